@@ -1,0 +1,3 @@
+module github.com/sngate/sngate
+
+go 1.26
