@@ -106,6 +106,9 @@ func lengthMismatch(total, got int) string {
 // allocates only when dst lacks capacity. The 1-byte Length form is used
 // whenever the message fits it.
 func Append(dst []byte, p Packet) ([]byte, error) {
+	if p == nil {
+		return dst, &Error{Kind: ErrInvalid, Detail: "no message to encode"}
+	}
 	if err := p.validate(); err != nil {
 		return dst, packetError(p.Type(), 2, p.size(), err)
 	}
@@ -128,12 +131,18 @@ func Append(dst []byte, p Packet) ([]byte, error) {
 
 // Marshal returns the wire form of p in a new slice.
 func Marshal(p Packet) ([]byte, error) {
+	if p == nil {
+		return Append(nil, p)
+	}
 	return Append(make([]byte, 0, 4+p.size()), p)
 }
 
 // Len returns the total encoded length of p.
 func Len(p Packet) int {
 	if e, ok := p.(*Encapsulated); ok {
+		if e.Message == nil {
+			return e.headerLen()
+		}
 		return e.headerLen() + Len(e.Message)
 	}
 	body := 1 + p.size()

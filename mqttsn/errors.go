@@ -57,6 +57,7 @@ func invalidf(format string, args ...any) error {
 type sizeError struct {
 	need  int // length of the variable part needed
 	exact bool
+	or    int // when non-zero: a second exact length that is also accepted (> need)
 }
 
 func (e *sizeError) Error() string { return fmt.Sprintf("variable part needs %d bytes", e.need) }
@@ -81,6 +82,10 @@ func needExactly(v []byte, n int) error {
 func packetError(t MsgType, hdr, varLen int, err error) *Error {
 	var se *sizeError
 	if errors.As(err, &se) {
+		if se.exact && se.or != 0 {
+			return &Error{Type: t, HasType: true, Kind: ErrSize,
+				Detail: fmt.Sprintf("%d bytes, need exactly %d or %d", hdr+varLen, hdr+se.need, hdr+se.or)}
+		}
 		if se.exact {
 			return &Error{Type: t, HasType: true, Kind: ErrSize,
 				Detail: fmt.Sprintf("%d bytes, need exactly %d", hdr+varLen, hdr+se.need)}

@@ -194,7 +194,7 @@ func decodeOptionalCode(v []byte, rc *ReturnCode) error {
 	case 1:
 		*rc = ReturnCode(v[0])
 	default:
-		return &sizeError{need: 1, exact: true}
+		return &sizeError{need: 0, exact: true, or: 1} // 0 bytes: the v1.1 form
 	}
 	return nil
 }

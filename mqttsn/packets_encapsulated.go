@@ -52,8 +52,12 @@ func (p *Encapsulated) validate() error {
 }
 
 func (p *Encapsulated) appendWhole(dst []byte) ([]byte, error) {
-	dst = p.appendTo(append(dst, byte(p.headerLen()), byte(TypeEncapsulated)))
-	return Append(dst, p.Message)
+	b := p.appendTo(append(dst, byte(p.headerLen()), byte(TypeEncapsulated)))
+	b, err := Append(b, p.Message)
+	if err != nil {
+		return dst, err // like every other failed Append: dst without a partial header
+	}
+	return b, nil
 }
 
 // decodeWhole parses an encapsulation header of total bytes (header length

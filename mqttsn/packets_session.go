@@ -57,7 +57,7 @@ func (p *Disconnect) decode(v []byte) error {
 	case 2:
 		*p = Disconnect{HasDuration: true, Duration: be16(v)}
 	default:
-		return invalidf("%d bytes after the header, want 0 or 2 (a sleep duration)", len(v))
+		return &sizeError{need: 0, exact: true, or: 2} // 2 bytes: a sleep duration
 	}
 	return nil
 }
