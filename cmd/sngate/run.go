@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+// configFlags are the flags of every command that reads the configuration.
+type configFlags struct {
+	path string
+}
+
+func (c *configFlags) register(fs *flagSet) {
+	fs.stringVar(&c.path, "config", "c", "",
+		"read the config from `PATH` (default: $"+envConfig+", else the built-in defaults only)")
+}
+
+func cmdRun(ctx context.Context, args []string, s streams) int {
+	fs := newFlagSet("run", "[flags]",
+		"Run the gateway until SIGINT or SIGTERM. With no config file it runs on\nthe built-in defaults, keeping its data in ./data.", s)
+	var cf configFlags
+	cf.register(fs)
+	var dataDir string
+	fs.stringVar(&dataDir, "data-dir", "", "", "keep data in `DIR`, overriding data_dir from the config")
+	if code, ok := parse(fs, args, s); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs, s); !ok {
+		return code
+	}
+
+	var overrides []override
+	if isSet(fs, "data-dir") {
+		overrides = append(overrides, override{flag: "--data-dir", key: "data_dir",
+			set: func(c *Config) { c.DataDir = dataDir }})
+	}
+	path, source := configPath(cf.path)
+	cfg, err := loadConfig(path, overrides...)
+	if err != nil {
+		fmt.Fprintln(s.err, err)
+		return exitError
+	}
+
+	log := newLogger(cfg.Log, s.err)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		log.Error("cannot create data dir", "data_dir", cfg.DataDir, "err", err)
+		return exitError
+	}
+	log.Info("sngate started", "version", version, "commit", buildCommit(),
+		"data_dir", cfg.DataDir, "config", source)
+
+	<-ctx.Done()
+
+	log.Info("sngate stopped", "reason", context.Cause(ctx).Error())
+	return exitOK
+}
+
+func cmdCheck(ctx context.Context, args []string, s streams) int {
+	fs := newFlagSet("check", "[-c PATH]",
+		"Validate the configuration (built-in defaults, then the file over them)\nand print \"config ok\" or every problem as FILE:LINE: reason.", s)
+	var cf configFlags
+	cf.register(fs)
+	if code, ok := parse(fs, args, s); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs, s); !ok {
+		return code
+	}
+	path, _ := configPath(cf.path)
+	if _, err := loadConfig(path); err != nil {
+		fmt.Fprintln(s.err, err)
+		return exitError
+	}
+	fmt.Fprintln(s.out, "config ok")
+	return exitOK
+}
+
+// isSet reports whether the flag name (or its alias) was given.
+func isSet(fs *flagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name || f.Name == fs.short[name] {
+			set = true
+		}
+	})
+	return set
+}
+
+// newLogger returns the process logger; cfg has been validated. It is
+// passed down explicitly, never installed as slog's default, so that
+// in-process tests do not share it.
+func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if cfg.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h)
+}

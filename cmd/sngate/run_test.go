@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startRun runs "sngate ARGS..." in-process in the background until the
+// returned stop function cancels it; stop returns the exit code.
+func startRun(t *testing.T, args ...string) (stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	stderr = &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, strings.NewReader(""), io.Discard, stderr) }()
+	t.Cleanup(cancel)
+	return stderr, func() int {
+		t.Helper()
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatalf("sngate did not stop within 10s of cancellation; stderr:\n%s", stderr)
+			return -1
+		}
+	}
+}
+
+// waitFor waits until s contains want, for at most 10s.
+func waitFor(t *testing.T, s interface{ String() string }, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 10s; got:\n%s", want, s.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRunNoConfig is "sngate" on a fresh machine: no arguments, no config
+// file, data in ./data of the working directory.
+func TestRunNoConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv(envConfig, "")
+
+	stderr, stop := startRun(t)
+	waitFor(t, stderr, "sngate started")
+	fi, err := os.Stat(filepath.Join(dir, "data"))
+	if err != nil || !fi.IsDir() {
+		t.Fatalf("./data not created: %v", err)
+	}
+	if perm := fi.Mode().Perm(); perm&^0o750 != 0 {
+		t.Errorf("./data has mode %v, want at most 0750", perm)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	out := stderr.String()
+	for _, want := range []string{"level=INFO", "version=dev", "data_dir=./data", `config="built-in defaults"`, "sngate stopped", "reason=\"context canceled\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 2 {
+		t.Errorf("%d log lines, want 2 (started, stopped):\n%s", n, out)
+	}
+}
+
+func TestRunDataDirFlag(t *testing.T) {
+	t.Setenv(envConfig, "")
+	dataDir := filepath.Join(t.TempDir(), "nested", "data")
+	stderr, stop := startRun(t, "run", "--data-dir", dataDir)
+	waitFor(t, stderr, "sngate started")
+	if _, err := os.Stat(dataDir); err != nil {
+		t.Errorf("data dir not created: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+func TestRunJSONFromConfig(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "state")
+	cfg := writeFile(t, "sngate.yaml", "log:\n  format: json\n  level: warn\ndata_dir: "+dataDir+"\n")
+	// Flags without a command are the default command's.
+	stderr, stop := startRun(t, "-c", cfg)
+	// Level warn hides the info lines, so wait for the directory.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(dataDir); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("data dir from the config not created; stderr:\n%s", stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+	if out := stderr.String(); out != "" {
+		t.Errorf("level warn logged %q", out)
+	}
+
+	cfg = writeFile(t, "sngate.yaml", "log:\n  format: json\ndata_dir: "+dataDir+"\n")
+	stderr, stop = startRun(t, "run", "--config", cfg)
+	waitFor(t, stderr, "sngate started")
+	stop()
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not JSON: %q: %v", line, err)
+		}
+		if rec["msg"] == "sngate started" && (rec["data_dir"] != dataDir || rec["config"] != cfg) {
+			t.Errorf("started record %v", rec)
+		}
+	}
+}
+
+func TestRunConfigError(t *testing.T) {
+	cfg := writeFile(t, "sngate.yaml", "log:\n  level: loud\n")
+	code, out, errOut := sngate(t, "run", "-c", cfg)
+	if code != 1 || out != "" {
+		t.Errorf("code %d, stdout %q; want 1", code, out)
+	}
+	if want := cfg + `:2: log.level: "loud" is not one of debug, info, warn, error` + "\n"; errOut != want {
+		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+}
+
+func TestRunDataDirNotADirectory(t *testing.T) {
+	file := writeFile(t, "file", "")
+	code, _, errOut := sngate(t, "run", "--data-dir", filepath.Join(file, "data"))
+	if code != 1 || !strings.Contains(errOut, "cannot create data dir") {
+		t.Errorf("code %d, stderr %q", code, errOut)
+	}
+}
+
+// TestBinary builds the real binary and drives it as a process: the version
+// from -ldflags, and a clean exit on SIGTERM and SIGINT.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sngate")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin,
+		"-ldflags", "-X main.version=v0.0.0-test -X main.commit=feedface", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	out, err := exec.CommandContext(ctx, bin, "version").Output()
+	if err != nil {
+		t.Fatalf("sngate version: %v", err)
+	}
+	if !strings.Contains(string(out), "sngate v0.0.0-test\n") || !strings.Contains(string(out), "commit feedface\n") {
+		t.Errorf("sngate version printed %q", out)
+	}
+
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, bin, "run", "--data-dir", filepath.Join(dir, "data"))
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), envConfig+"=")
+			cmd.WaitDelay = 5 * time.Second
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := make(chan string, 16)
+			go func() {
+				sc := bufio.NewScanner(stderr)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			expect := func(want string) {
+				t.Helper()
+				timeout := time.After(20 * time.Second)
+				for {
+					select {
+					case line, ok := <-lines:
+						if !ok {
+							t.Fatalf("stderr closed before %q", want)
+						}
+						if strings.Contains(line, want) {
+							return
+						}
+					case <-timeout:
+						_ = cmd.Process.Kill()
+						t.Fatalf("no %q within 20s", want)
+					}
+				}
+			}
+			expect("sngate started")
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			expect("sngate stopped")
+			for range lines {
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("sngate run after %v: %v, want exit status 0", sig, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the programs the integration tests drive (mosquitto, its clients,
+# socat) if any is missing and we can: as root with apt-get. Otherwise it
+# only warns; the tests that need a missing program skip themselves.
+set -euo pipefail
+
+# Debian package -> a program it provides.
+declare -A provides=(
+	[mosquitto]=mosquitto
+	[mosquitto-clients]=mosquitto_pub
+	[socat]=socat
+)
+
+have() {
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]
+}
+
+missing=()
+for pkg in mosquitto mosquitto-clients socat; do
+	have "${provides[$pkg]}" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "test-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	if apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; then
+		exit 0
+	fi
+	echo "test-deps: warning: could not install ${missing[*]}; tests that need them will be skipped" >&2
+	exit 0
+fi
+
+echo "test-deps: warning: missing ${missing[*]} (install them with: sudo apt-get install ${missing[*]}); tests that need them will be skipped" >&2
