@@ -95,6 +95,9 @@ func (c *Client) connected(ack *Connack) error {
 	}
 	if c.cfg.CleanSession {
 		c.topics.reset()
+		c.mu.Lock()
+		clear(c.qos2In)
+		c.mu.Unlock()
 	}
 	sess := c.startSession()
 	if c.cfg.KeepAlive > 0 {

@@ -258,6 +258,21 @@ func TestSubVerboseCount(t *testing.T) {
 	}
 }
 
+func TestSubGatewayGoneExits1(t *testing.T) {
+	gw := mqttsntest.NewGateway(t)
+	tl := startTool(t, "", append([]string{"sub"}, gwArgs(gw, "-t", "a")...)...)
+	gw.AcceptConnect()
+	sub := mqttsntest.Expect[*mqttsn.Subscribe](gw)
+	gw.Reply(&mqttsn.Suback{MsgID: sub.MsgID})
+	gw.Reply(&mqttsn.Disconnect{}) // the gateway drops the client
+	if code := tl.wait(t); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if got := tl.err.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "sngate sub: ") || !strings.Contains(got, "connection to the gateway lost") {
+		t.Errorf("stderr %q, want one line saying the connection was lost", got)
+	}
+}
+
 func TestSubSleepsAndWakes(t *testing.T) {
 	gw := mqttsntest.NewGateway(t)
 	tl := startTool(t, "", append([]string{"sub"}, gwArgs(gw, "--short", "tt", "--sleep", "1s", "-C", "1")...)...)
