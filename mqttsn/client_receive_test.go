@@ -135,6 +135,14 @@ func TestUnsubscribe(t *testing.T) {
 	}
 	gw.Reply(&mqttsn.Unsuback{MsgID: u.MsgID})
 	mustSucceed(t, done)
+
+	done = async(func() error { return c.Unsubscribe(ctx(), mqttsn.ShortTopic("xy")) })
+	u = mqttsntest.Expect[*mqttsn.Unsubscribe](gw)
+	if u.TopicIDType != mqttsn.TopicShort || mqttsn.ShortTopicName(u.TopicID) != "xy" {
+		t.Fatalf("UNSUBSCRIBE = %+v", u)
+	}
+	gw.Reply(&mqttsn.Unsuback{MsgID: u.MsgID})
+	mustSucceed(t, done)
 }
 
 func TestReceiveUnknownTopicIDIsRefused(t *testing.T) {

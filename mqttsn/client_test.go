@@ -363,3 +363,37 @@ func TestOnlyOneRegisterInFlight(t *testing.T) {
 		t.Fatalf("registered %q then %q", r1.TopicName, r2.TopicName)
 	}
 }
+
+func TestPersistentSessionKeepsTopicIDs(t *testing.T) {
+	for _, clean := range []bool{false, true} {
+		gw := mqttsntest.NewGateway(t)
+		c := newClient(t, gw, mqttsn.ClientConfig{CleanSession: clean})
+		connect(t, gw, c)
+		done := async(func() error { _, err := c.Register(ctx(), "a/b"); return err })
+		reg := mqttsntest.Expect[*mqttsn.Register](gw)
+		gw.Reply(&mqttsn.Regack{TopicID: 7, MsgID: reg.MsgID})
+		mustSucceed(t, done)
+		done = async(func() error { return c.Disconnect(ctx()) })
+		mqttsntest.Expect[*mqttsn.Disconnect](gw)
+		gw.Reply(&mqttsn.Disconnect{})
+		mustSucceed(t, done)
+
+		done = async(func() error { return c.Connect(ctx()) })
+		if conn := gw.AcceptConnect(); conn.CleanSession != clean {
+			t.Fatalf("CONNECT = %+v", conn)
+		}
+		mustSucceed(t, done)
+		done = async(func() error { return c.Publish(ctx(), mqttsn.TopicName("a/b"), []byte("x"), 0, false) })
+		if clean {
+			// A clean session starts without topic ids: register again.
+			reg := mqttsntest.Expect[*mqttsn.Register](gw)
+			gw.Reply(&mqttsn.Regack{TopicID: 8, MsgID: reg.MsgID})
+			if pub := mqttsntest.Expect[*mqttsn.Publish](gw); pub.TopicID != 8 {
+				t.Errorf("clean: PUBLISH on id %d, want 8", pub.TopicID)
+			}
+		} else if pub := mqttsntest.Expect[*mqttsn.Publish](gw); pub.TopicID != 7 {
+			t.Errorf("persistent: PUBLISH on id %d, want the session's 7", pub.TopicID)
+		}
+		mustSucceed(t, done)
+	}
+}
