@@ -87,27 +87,30 @@ func (c *Client) exchange(ctx, sess context.Context, req Packet, match func(Pack
 		}
 		mark := time.Now().UnixNano()
 		timer.Reset(c.cfg.RetryInterval)
-	wait:
-		select {
-		case p := <-w.ch:
-			return p, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-done:
-			return nil, context.Cause(sess)
-		case <-c.ctx.Done():
-			return nil, ErrClosed
-		case <-timer.C:
-			if last := c.lastRecv.Load(); extend && last > mark {
-				mark = last
-				timer.Reset(c.cfg.RetryInterval - time.Since(time.Unix(0, last)))
-				goto wait
+		for waiting := true; waiting; {
+			select {
+			case p := <-w.ch:
+				return p, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-done:
+				return nil, context.Cause(sess)
+			case <-c.ctx.Done():
+				return nil, ErrClosed
+			case <-timer.C:
+				waiting = false
+				if last := c.lastRecv.Load(); extend && last > mark {
+					// The gateway is talking: give it a full Tretry more.
+					mark = last
+					timer.Reset(c.cfg.RetryInterval - time.Since(time.Unix(0, last)))
+					waiting = true
+				}
 			}
 		}
 	}
 	err := c.noAnswer(req.Type(), tries)
 	if sess != nil {
-		c.endSession(stateLost, err)
+		c.endSession(stateLost, fmt.Errorf("%w: %w", ErrConnectionLost, err))
 	}
 	return nil, err
 }

@@ -315,6 +315,34 @@ func TestPublishReregistersAfterInvalidTopicID(t *testing.T) {
 	mustSucceed(t, done)
 }
 
+func TestQoS0ErrorPubackMakesNextPublishRegister(t *testing.T) {
+	gw := mqttsntest.NewGateway(t)
+	c := newClient(t, gw, mqttsn.ClientConfig{})
+	connect(t, gw, c)
+	done := async(func() error { return c.Publish(ctx(), mqttsn.TopicName("t"), []byte("1"), 0, false) })
+	reg := mqttsntest.Expect[*mqttsn.Register](gw)
+	gw.Reply(&mqttsn.Regack{TopicID: 3, MsgID: reg.MsgID})
+	mqttsntest.Expect[*mqttsn.Publish](gw)
+	mustSucceed(t, done)
+	// The gateway forgot id 3 (it restarted, say) and says so.
+	gw.Reply(&mqttsn.Puback{TopicID: 3, ReturnCode: mqttsn.RejectedInvalidID})
+	for range 50 { // the PUBACK is handled on the receive goroutine: retry until it took effect
+		done = async(func() error { return c.Publish(ctx(), mqttsn.TopicName("t"), []byte("2"), 0, false) })
+		p := gw.Receive()
+		if reg, ok := p.(*mqttsn.Register); ok {
+			gw.Reply(&mqttsn.Regack{TopicID: 5, MsgID: reg.MsgID})
+			if pub := mqttsntest.Expect[*mqttsn.Publish](gw); pub.TopicID != 5 {
+				t.Fatalf("PUBLISH on id %d, want 5", pub.TopicID)
+			}
+			mustSucceed(t, done)
+			return
+		}
+		mustSucceed(t, done)
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the client kept publishing on the rejected id")
+}
+
 func TestPublishCongestionIsReported(t *testing.T) {
 	gw := mqttsntest.NewGateway(t)
 	c := newClient(t, gw, mqttsn.ClientConfig{})

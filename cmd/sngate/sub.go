@@ -68,7 +68,12 @@ func cmdSub(ctx context.Context, args []string, s streams) int {
 	lost := make(chan error, 1)
 	cfg := g.clientConfig("sub", s)
 	cfg.OnMessage = p.print
-	cfg.OnConnectionLost = func(err error) { lost <- err }
+	cfg.OnConnectionLost = func(err error) {
+		select {
+		case lost <- err:
+		default:
+		}
+	}
 	c, err := g.dial(ctx, cfg)
 	if err != nil {
 		return failure("sub", s, err)
