@@ -403,6 +403,15 @@ func keyLine(doc *yaml.Node, key string) int {
 	n := root(doc)
 	line := 0
 	for _, part := range strings.Split(key, ".") {
+		if n != nil && n.Kind == yaml.SequenceNode { // "listeners.0.address"
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(n.Content) {
+				break
+			}
+			n = deref(n.Content[i])
+			line = n.Line
+			continue
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			break
 		}

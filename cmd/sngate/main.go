@@ -49,6 +49,7 @@ func init() {
 		{"pub", "publish to an MQTT-SN gateway (a field test client)", cmdPub},
 		{"sub", "subscribe at an MQTT-SN gateway and print messages", cmdSub},
 		{"discover", "look for MQTT-SN gateways (SEARCHGW, GWINFO, ADVERTISE)", cmdDiscover},
+		{"passwd", "add, change or delete a user in the broker's password file", cmdPasswd},
 		{"version", "print version, commit and Go version", cmdVersion},
 		{"help", "show help for sngate or a command", cmdHelp},
 	}
