@@ -5,7 +5,7 @@ go 1.26
 require go.yaml.in/yaml/v3 v3.0.4
 
 require (
-	github.com/coder/websocket v1.8.14 // indirect
+	github.com/coder/websocket v1.8.14
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.45.0
 	golang.org/x/sys v0.38.0 // indirect

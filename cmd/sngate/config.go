@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sngate/sngate/broker"
 )
 
 // defaultYAML is the built-in configuration. It is the single source of the
@@ -34,6 +36,8 @@ const envConfig = "SNGATE_CONFIG"
 // snake_case and a Validate method; see Config.Validate for the contract.
 type Config struct {
 	Log LogConfig `yaml:"log"`
+	// Broker is the local MQTT broker core.
+	Broker broker.Config `yaml:"broker"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -103,6 +107,7 @@ func (l LogConfig) Validate() error {
 func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, inSection("log", c.Log.Validate())...)
+	errs = append(errs, inSection("broker", c.Broker.Validate())...)
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}

@@ -3,11 +3,30 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/auth"
 )
+
+// defaultBroker is the broker section default.yaml spells out.
+func defaultBroker() broker.Config {
+	return broker.Config{
+		Listeners:         []broker.ListenerConfig{{Type: "tcp", Address: "127.0.0.1:1883"}},
+		MaxClients:        10000,
+		MaxPacketSize:     1 << 20,
+		MaxInflight:       20,
+		MaxQueuedMessages: 1000,
+		SysInterval:       10 * time.Second,
+		CommitWindow:      2 * time.Millisecond,
+		Auth:              auth.Config{ACL: []auth.Rule{}},
+	}
+}
 
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -20,8 +39,8 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestDefaults(t *testing.T) {
 	c := Defaults()
-	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data"}
-	if c != want {
+	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker()}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
@@ -35,8 +54,8 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data"}
-	if c != want {
+	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker()}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
+
+	"github.com/sngate/sngate/broker"
 )
 
 // configFlags are the flags of every command that reads the configuration.
@@ -50,13 +53,40 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		log.Error("cannot create data dir", "data_dir", cfg.DataDir, "err", err)
 		return exitError
 	}
+	srv, err := broker.New(cfg.Broker, broker.Options{DataDir: cfg.DataDir, Logger: log.With("part", "broker"), Version: version})
+	if err != nil {
+		log.Error("cannot start the broker", "err", err)
+		return exitError
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start the broker", "err", err)
+		shutdown(srv, log)
+		return exitError
+	}
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
 		"data_dir", cfg.DataDir, "config", source)
 
 	<-ctx.Done()
 
-	log.Info("sngate stopped", "reason", context.Cause(ctx).Error())
+	log.Info("sngate stopping", "reason", context.Cause(ctx).Error())
+	if err := shutdown(srv, log); err != nil {
+		return exitError
+	}
+	log.Info("sngate stopped")
 	return exitOK
+}
+
+// shutdownTimeout bounds a clean stop; systemd's TimeoutStopSec is longer.
+const shutdownTimeout = 10 * time.Second
+
+func shutdown(srv *broker.Server, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error("unclean broker shutdown", "err", err)
+		return err
+	}
+	return nil
 }
 
 func cmdCheck(ctx context.Context, args []string, s streams) int {

@@ -1,0 +1,236 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sngate/sngate/broker/packets"
+)
+
+// ErrClientClosed is returned by a LocalClient after Disconnect, or after
+// another client took its client id over.
+var ErrClientClosed = errors.New("broker: client disconnected")
+
+// LocalConfig describes an in-process client: an MQTT-SN client of the
+// gateway, or the bridge. It goes through the same sessions, ACL and
+// persistence as a network client; it has no password, being trusted code.
+type LocalConfig struct {
+	ClientID     string
+	CleanSession bool
+	Username     string // for ACL rules; "" is anonymous
+	Will         *Message
+
+	// OnMessage receives every message for the client. It is called on the
+	// publisher's goroutine with the session locked, so it must not block
+	// or call back into the LocalClient: queue the delivery and return.
+	// QoS 1 and 2 deliveries stay in flight, and count against the window,
+	// until Ack. After a reconnect of a persistent session, unacknowledged
+	// deliveries come again with Dup set.
+	OnMessage func(Delivery)
+}
+
+// Delivery is one message for a LocalClient.
+type Delivery struct {
+	Message  *Message // shared: do not modify
+	QoS      byte     // the delivered QoS
+	Retain   bool     // set for retained messages sent on subscription
+	Dup      bool
+	PacketID uint16 // for Ack; 0 at QoS 0
+}
+
+// Subscription is a topic filter with the highest QoS wanted.
+type Subscription struct {
+	Filter string
+	QoS    byte
+}
+
+// LocalClient is an attached in-process client.
+type LocalClient struct {
+	srv    *Server
+	sess   *session
+	gen    uint64
+	who    clientIdentity
+	will   *Message
+	handle func(Delivery)
+	closed atomic.Bool
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(routeScratch) }}
+
+// Connect attaches an in-process client. It reports whether a persistent
+// session was present. An existing client with the same id is disconnected.
+func (s *Server) Connect(cfg LocalConfig) (*LocalClient, bool, error) {
+	if cfg.ClientID == "" {
+		return nil, false, errors.New("broker: in-process client needs a client id")
+	}
+	if s.ctx.Err() != nil {
+		return nil, false, ErrServerClosed
+	}
+	who := clientIdentity{ClientID: cfg.ClientID, Username: cfg.Username, HasUsername: cfg.Username != ""}
+	c := &LocalClient{srv: s, who: who, will: cfg.Will, handle: cfg.OnMessage}
+	if c.handle == nil {
+		c.handle = func(Delivery) {}
+	}
+	var present bool
+	c.sess, c.gen, present = s.attach(cfg.ClientID, cfg.CleanSession, who)
+	s.metrics.clientsConnected.Add(1)
+	c.sess.resume(c, c.gen)
+	return c, present, nil
+}
+
+// Publish routes m from this client and returns once it is accepted: at
+// QoS 1 and 2, once it is durable wherever it must be kept. A message the
+// ACL denies is dropped and counted, and Publish returns nil, as a network
+// client gets its PUBACK.
+func (c *LocalClient) Publish(ctx context.Context, m Message) error {
+	if c.closed.Load() {
+		return ErrClientClosed
+	}
+	if m.QoS > 2 {
+		return errors.New("broker: QoS must be 0, 1 or 2")
+	}
+	if err := validName(m.Topic); err != nil {
+		return err
+	}
+	if !c.srv.acl.CanPublish(c.who, m.Topic) {
+		c.srv.metrics.aclDenied.Add(1)
+		return nil
+	}
+	msg := m
+	if msg.Payload == nil {
+		msg.Payload = []byte{}
+	}
+	c.srv.metrics.messagesIn.Add(1)
+	sc := scratchPool.Get().(*routeScratch)
+	defer scratchPool.Put(sc)
+	if msg.QoS == 0 {
+		c.srv.route(&msg, nil, sc)
+		return nil
+	}
+	done := make(chan error, 1)
+	t := newTicket(func(err error) { done <- err })
+	c.srv.route(&msg, t, sc)
+	t.release()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Subscribe adds subscriptions and returns one code per filter: the
+// granted QoS, or 0x80 where the ACL refused. Retained messages matching
+// the new subscriptions are delivered before it returns.
+func (c *LocalClient) Subscribe(ctx context.Context, subs ...Subscription) ([]byte, error) {
+	if c.closed.Load() {
+		return nil, ErrClientClosed
+	}
+	filters := make([]packets.Subscription, len(subs))
+	codes := make([]byte, len(subs))
+	for i, sub := range subs {
+		if err := validFilter(sub.Filter); err != nil {
+			return nil, err
+		}
+		filters[i] = packets.Subscription{Filter: sub.Filter, QoS: min(sub.QoS, 2)}
+		codes[i] = filters[i].QoS
+		if !c.srv.acl.CanSubscribe(c.who, sub.Filter) {
+			codes[i] = 0x80
+			c.srv.metrics.aclDenied.Add(1)
+		}
+	}
+	done := make(chan error, 1)
+	t := newTicket(func(err error) { done <- err })
+	if !c.sess.subscribe(c.gen, filters, codes, t) {
+		t.release()
+		return nil, ErrClientClosed
+	}
+	t.release()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	for i, f := range filters {
+		if codes[i] != 0x80 {
+			c.srv.sendRetained(c.sess, f.Filter, codes[i])
+		}
+	}
+	return codes, nil
+}
+
+// Unsubscribe removes subscriptions; unknown filters are no error.
+func (c *LocalClient) Unsubscribe(ctx context.Context, filters ...string) error {
+	if c.closed.Load() {
+		return ErrClientClosed
+	}
+	done := make(chan error, 1)
+	t := newTicket(func(err error) { done <- err })
+	if !c.sess.unsubscribe(c.gen, filters, t) {
+		t.release()
+		return ErrClientClosed
+	}
+	t.release()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Ack completes a QoS 1 or 2 delivery: the client has the message.
+func (c *LocalClient) Ack(packetID uint16) {
+	c.sess.completeLocal(packetID)
+}
+
+// Disconnect detaches the client. With publishWill its will is published,
+// as for a network client lost without DISCONNECT.
+func (c *LocalClient) Disconnect(publishWill bool) {
+	if c.closed.Swap(true) {
+		return
+	}
+	c.srv.metrics.clientsConnected.Add(-1)
+	if publishWill && c.will != nil && c.srv.acl.CanPublish(c.who, c.will.Topic) {
+		sc := scratchPool.Get().(*routeScratch)
+		c.srv.metrics.messagesIn.Add(1)
+		c.srv.route(c.will, nil, sc)
+		scratchPool.Put(sc)
+	}
+	c.srv.release(c.sess, c.gen)
+}
+
+// The outlet methods.
+
+func (c *LocalClient) publish(d *delivery, dup bool) bool {
+	c.handle(Delivery{Message: d.msg, QoS: d.qos, Retain: d.retain, Dup: dup, PacketID: d.pid})
+	return true
+}
+
+func (c *LocalClient) pubrel(uint16) {} // an in-process client completes QoS 2 with Ack alone
+
+func (c *LocalClient) kick() {
+	if !c.closed.Swap(true) {
+		c.srv.metrics.clientsConnected.Add(-1)
+	}
+}
+
+// completeLocal finishes an in-process client's delivery, QoS 1 or 2, in
+// one step.
+func (s *session) completeLocal(pid uint16) {
+	s.mu.Lock()
+	i := s.inflightIndex(pid)
+	if i >= 0 && s.inflight[i].state == stateAwaitRec {
+		s.inflight[i].state = stateAwaitComp
+	}
+	qos2 := i >= 0 && s.inflight[i].qos == 2
+	s.mu.Unlock()
+	if i >= 0 {
+		s.acked(pid, qos2)
+	}
+}

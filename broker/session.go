@@ -1,0 +1,261 @@
+package broker
+
+import (
+	"sync"
+
+	"github.com/sngate/sngate/broker/persist"
+)
+
+// outlet is where a session's packets go while a client is connected: a
+// network connection or an in-process client. Its methods are called with
+// the session lock held and must not block.
+type outlet interface {
+	// publish sends a PUBLISH; false means it could not (closed, or a QoS 0
+	// message to a congested client).
+	publish(d *delivery, dup bool) bool
+	pubrel(pid uint16)
+	// kick ends the connection, for a takeover by a new CONNECT.
+	kick()
+}
+
+// session is the broker's state for one client id. A persistent session
+// (clean session 0) outlives its connections and the process; a clean one
+// ends with its connection.
+type session struct {
+	srv        *Server
+	id         string
+	persistent bool
+
+	mu          sync.Mutex
+	out         outlet // nil while no client is attached
+	gen         uint64 // counts attachments, so a stale connection cannot detach a new one
+	subs        map[string]byte
+	inflight    []*delivery // sent, unacknowledged, in send order
+	queue       []*delivery // waiting for a connection or for room in the window
+	queuedBytes int64
+	nextPID     uint16
+	nextSeq     uint64
+	inbound2    map[uint16]struct{} // QoS 2 packet ids received, PUBREL not yet
+	user        clientIdentity
+}
+
+func newSession(srv *Server, id string, persistent bool) *session {
+	return &session{srv: srv, id: id, persistent: persistent, subs: map[string]byte{}, inbound2: map[uint16]struct{}{}, nextSeq: 1}
+}
+
+// deliver hands m to the session at qos (already downgraded to the
+// subscription's) and returns the store operation that makes it durable, if
+// it must be.
+func (s *session) deliver(m *Message, qos byte, retain bool, t *ticket) {
+	d := &delivery{msg: m, qos: qos, retain: retain}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		if !s.persistent || (qos == 0 && !s.srv.cfg.QueueQoS0) {
+			return
+		}
+		s.enqueue(d, t)
+		return
+	}
+	if qos == 0 {
+		if s.out.publish(d, false) {
+			s.srv.metrics.messagesOut.Add(1)
+		} else {
+			s.srv.metrics.droppedSlowClient.Add(1)
+		}
+		return
+	}
+	if len(s.queue) == 0 && len(s.inflight) < s.srv.cfg.MaxInflight {
+		s.persist(d, t)
+		s.send(d)
+		return
+	}
+	s.enqueue(d, t)
+}
+
+// persist records a QoS 1/2 delivery to a persistent session in the store,
+// as part of the publisher's ticket.
+func (s *session) persist(d *delivery, t *ticket) {
+	if !s.persistent || d.qos == 0 || s.srv.store == nil {
+		return
+	}
+	d.seq = s.nextSeq
+	s.nextSeq++
+	s.srv.apply(t, persist.Enqueue(s.id, persist.Queued{Seq: d.seq, Msg: toRecord(d.msg, d.qos)}))
+}
+
+// enqueue keeps d until it can be sent, within the queue limits: when full,
+// the oldest QoS 0 message makes room, else d is dropped and counted.
+func (s *session) enqueue(d *delivery, t *ticket) {
+	cfg := &s.srv.cfg
+	full := func() bool {
+		return len(s.queue) >= cfg.MaxQueuedMessages ||
+			(cfg.MaxQueuedBytes > 0 && s.queuedBytes+d.size() > cfg.MaxQueuedBytes)
+	}
+	for full() {
+		i := s.oldestQoS0()
+		if i < 0 {
+			s.srv.metrics.droppedQueueFull.Add(1)
+			s.srv.log.Warn("session queue full: message dropped", "client", s.id, "topic", d.msg.Topic,
+				"queued", len(s.queue), "queued_bytes", s.queuedBytes)
+			return
+		}
+		s.queuedBytes -= s.queue[i].size()
+		s.queue = append(s.queue[:i], s.queue[i+1:]...)
+		s.srv.metrics.droppedQueueFull.Add(1)
+	}
+	s.persist(d, t)
+	s.queue = append(s.queue, d)
+	s.queuedBytes += d.size()
+}
+
+func (s *session) oldestQoS0() int {
+	for i, d := range s.queue {
+		if d.qos == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// send writes d to the attached client, giving a QoS 1/2 delivery a packet
+// id and a place in the window.
+func (s *session) send(d *delivery) {
+	if d.qos > 0 {
+		d.pid = s.allocPID()
+		if d.qos == 1 {
+			d.state = stateAwaitAck
+		} else {
+			d.state = stateAwaitRec
+		}
+		s.inflight = append(s.inflight, d)
+	}
+	if s.out.publish(d, false) {
+		s.srv.metrics.messagesOut.Add(1)
+	}
+}
+
+// allocPID returns a packet id no in-flight delivery uses.
+func (s *session) allocPID() uint16 {
+	for {
+		s.nextPID++
+		if s.nextPID == 0 {
+			s.nextPID = 1
+		}
+		if s.inflightIndex(s.nextPID) < 0 {
+			return s.nextPID
+		}
+	}
+}
+
+func (s *session) inflightIndex(pid uint16) int {
+	for i, d := range s.inflight {
+		if d.pid == pid {
+			return i
+		}
+	}
+	return -1
+}
+
+// fill sends queued deliveries while the window has room.
+func (s *session) fill() {
+	for s.out != nil && len(s.queue) > 0 {
+		d := s.queue[0]
+		if d.qos > 0 && len(s.inflight) >= s.srv.cfg.MaxInflight {
+			return
+		}
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		s.queuedBytes -= d.size()
+		s.send(d)
+	}
+	if len(s.queue) == 0 {
+		s.queue = nil // let a drained backlog's array go
+	}
+}
+
+// acked completes an outgoing delivery on PUBACK (QoS 1) or PUBCOMP
+// (QoS 2). It reports false for an id with no such delivery.
+func (s *session) acked(pid uint16, qos2 bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.inflightIndex(pid)
+	if i < 0 {
+		return false
+	}
+	d := s.inflight[i]
+	if (qos2 && d.state != stateAwaitComp) || (!qos2 && d.state != stateAwaitAck) {
+		return false
+	}
+	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	if d.seq != 0 {
+		s.srv.apply(nil, persist.Dequeue(s.id, d.seq))
+	}
+	s.fill()
+	return true
+}
+
+// received handles PUBREC: the message is the client's now; release it.
+func (s *session) received(pid uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.inflightIndex(pid)
+	if i < 0 || s.inflight[i].state != stateAwaitRec {
+		return false
+	}
+	s.inflight[i].state = stateAwaitComp
+	if s.out != nil {
+		s.out.pubrel(pid)
+	}
+	return true
+}
+
+// resume attaches out and resends what the last connection left
+// unacknowledged, in order, with DUP set and the same packet ids
+// (MQTT-4.4.0-1), then what was queued.
+func (s *session) resume(out outlet, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return // taken over already
+	}
+	s.out = out
+	for _, d := range s.inflight {
+		if d.state == stateAwaitComp {
+			out.pubrel(d.pid)
+		} else if out.publish(d, true) {
+			s.srv.metrics.messagesOut.Add(1)
+		}
+	}
+	s.fill()
+}
+
+// detach ends the attachment of generation gen and reports whether it was
+// still the current one.
+func (s *session) detach(gen uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		return false
+	}
+	s.out = nil
+	if !s.persistent {
+		s.inflight, s.queue = nil, nil
+	}
+	return true
+}
+
+// subscriptions returns a copy of the session's filters.
+func (s *session) subscriptions() []persist.Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	subs := make([]persist.Subscription, 0, len(s.subs))
+	for f, q := range s.subs {
+		subs = append(subs, persist.Subscription{Filter: f, QoS: q})
+	}
+	return subs
+}
+
+func toRecord(m *Message, qos byte) persist.Message {
+	return persist.Message{Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: m.Retain}
+}
