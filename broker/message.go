@@ -11,10 +11,10 @@ type Message struct {
 
 // Delivery states of an outgoing QoS 1/2 message.
 const (
-	stateQueued      = iota // not sent yet
-	stateAwaitAck           // QoS 1 sent, waiting for PUBACK
-	stateAwaitRec           // QoS 2 sent, waiting for PUBREC
-	stateAwaitComp          // QoS 2 released, waiting for PUBCOMP
+	stateQueued    = iota // not sent yet
+	stateAwaitAck         // QoS 1 sent, waiting for PUBACK
+	stateAwaitRec         // QoS 2 sent, waiting for PUBREC
+	stateAwaitComp        // QoS 2 released, waiting for PUBCOMP
 )
 
 // delivery is one message on its way to one session.
