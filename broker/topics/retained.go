@@ -16,8 +16,10 @@ type rnode[V any] struct {
 
 // Retained holds the retained message of each topic, V being the broker's
 // message type. It is safe for concurrent use: Get, Match, Len and Range take
-// a read lock, Set and Delete the write lock. The zero value is not usable;
-// call NewRetained.
+// a read lock, Set and Delete the write lock. It uses a plain RWMutex rather
+// than the Tree's per-P lock because it is written on every retained PUBLISH
+// and read mostly on SUBSCRIBE. The zero value is not usable; call
+// NewRetained.
 type Retained[V any] struct {
 	mu    sync.RWMutex
 	root  rnode[V]
