@@ -15,7 +15,8 @@ type Packet interface {
 	// Append appends the whole packet, fixed header included, to dst.
 	Append(dst []byte) []byte
 	// Decode parses a body of this type, replacing the packet's fields. On
-	// error the packet is left unchanged.
+	// error the packet is left unchanged; a header of another type is
+	// refused with ErrMalformed.
 	Decode(fh FixedHeader, body []byte) error
 
 	sealed()
