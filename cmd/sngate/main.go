@@ -50,6 +50,7 @@ func init() {
 		{"sub", "subscribe at an MQTT-SN gateway and print messages", cmdSub},
 		{"discover", "look for MQTT-SN gateways (SEARCHGW, GWINFO, ADVERTISE)", cmdDiscover},
 		{"passwd", "add, change or delete a user in the broker's password file", cmdPasswd},
+		{"bench", "measure an MQTT broker's throughput and latency", cmdBench},
 		{"version", "print version, commit and Go version", cmdVersion},
 		{"help", "show help for sngate or a command", cmdHelp},
 	}
