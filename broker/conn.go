@@ -72,7 +72,7 @@ func (c *conn) connect(r *packets.Reader) bool {
 		return false
 	}
 	if fh.Type != packets.TypeConnect { // MQTT-3.1.0-1
-		c.violation("first packet", fmt.Errorf("%v, not CONNECT", fh.Type))
+		c.violation("first packet", &packets.Error{Type: fh.Type, Kind: packets.ErrProtocol, Detail: "first packet is not CONNECT"})
 		return false
 	}
 	p, err := packets.Decode(fh, body)
@@ -93,6 +93,10 @@ func (c *conn) connect(r *packets.Reader) bool {
 			return false
 		}
 		id = assignClientID() // MQTT-3.1.3-6
+	}
+	if !cp.CleanSession && len(id) > maxPersistentClientID { // MQTT-3.1.3-9
+		c.refuse(0x02)
+		return false
 	}
 	if rc := c.authenticate(cp); rc != 0 {
 		c.srv.metrics.authFailures.Add(1)
@@ -307,7 +311,7 @@ func (c *conn) ack(t packets.Type, pid uint16) {
 // the client sends the message again when it reconnects.
 func (c *conn) ackWhenDurable(t *ticket, typ packets.Type, pid uint16) {
 	send := func() { c.out.append(false, func(b []byte) []byte { return packets.AppendAck(b, typ, pid) }) }
-	if t.pending.Load() == 1 { // nothing to wait for
+	if t.pending.Load() == 1 && t.err.Load() == nil { // nothing to wait for, or all written already
 		c.acks.now(send)
 		return
 	}
@@ -374,7 +378,7 @@ func (c *conn) onUnsubscribe(up *packets.UnsubscribePacket) error {
 
 // afterDurable runs send, in acknowledgement order, once t completes.
 func (c *conn) afterDurable(t *ticket, send func()) {
-	if t.pending.Load() == 1 {
+	if t.pending.Load() == 1 && t.err.Load() == nil { // a failed write must not pass as none
 		c.acks.now(send)
 		return
 	}

@@ -16,8 +16,8 @@ import (
 )
 
 // Start opens every configured listener and serves it in the background. It
-// returns once all are listening, or the first error (after closing those
-// already open).
+// returns once all are listening and reported by Addrs, or the first error
+// (after closing those already open).
 func (s *Server) Start() error {
 	var opened []net.Listener
 	for i, lc := range s.cfg.Listeners {
@@ -31,17 +31,44 @@ func (s *Server) Start() error {
 		opened = append(opened, ln)
 		s.log.Info("listening", "type", lc.Type, "address", ln.Addr().String(), "path", lc.Path)
 	}
+	// One at a time, each once serve has registered it, so that Addrs
+	// knows them all when Start returns, in the configured order.
 	for i, ln := range opened {
 		lc := s.cfg.Listeners[i]
+		sl := &startedListener{Listener: ln, started: make(chan struct{})}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.serve(ln, lc); err != nil && !errors.Is(err, ErrServerClosed) {
+			if err := s.serve(sl, lc); err != nil && !errors.Is(err, ErrServerClosed) {
 				s.log.Error("listener stopped", "address", ln.Addr().String(), "err", err)
 			}
 		}()
+		select {
+		case <-sl.started:
+		case <-s.ctx.Done(): // Shutdown meanwhile: serve closes the listener
+		}
 	}
 	return nil
+}
+
+// startedListener says when serve has registered it with the server: serve
+// calls Accept only after, and Close instead when the server is closed.
+type startedListener struct {
+	net.Listener
+	once    sync.Once
+	started chan struct{}
+}
+
+func (l *startedListener) signal() { l.once.Do(func() { close(l.started) }) }
+
+func (l *startedListener) Accept() (net.Conn, error) {
+	l.signal()
+	return l.Listener.Accept()
+}
+
+func (l *startedListener) Close() error {
+	l.signal()
+	return l.Listener.Close()
 }
 
 // Addrs returns the addresses the server listens on, for example the port

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -64,6 +65,9 @@ var scratchPool = sync.Pool{New: func() any { return new(routeScratch) }}
 func (s *Server) Connect(cfg LocalConfig) (*LocalClient, bool, error) {
 	if cfg.ClientID == "" {
 		return nil, false, errors.New("broker: in-process client needs a client id")
+	}
+	if !cfg.CleanSession && len(cfg.ClientID) > maxPersistentClientID {
+		return nil, false, fmt.Errorf("broker: client id of %d bytes is too long for a persistent session (at most %d)", len(cfg.ClientID), maxPersistentClientID)
 	}
 	if s.ctx.Err() != nil {
 		return nil, false, ErrServerClosed

@@ -1,6 +1,10 @@
 package broker
 
-import "github.com/sngate/sngate/broker/persist"
+import (
+	"go.etcd.io/bbolt"
+
+	"github.com/sngate/sngate/broker/persist"
+)
 
 // match is one subscription a topic matched.
 type match struct {
@@ -65,7 +69,7 @@ func (s *Server) retain(m *Message, t *ticket) {
 		t = nil
 	}
 	if len(m.Payload) == 0 {
-		if s.retained.Delete(m.Topic) {
+		if s.retained.Delete(m.Topic) && s.storedRetained(m.Topic) {
 			s.apply(t, persist.SetRetained(persist.Message{Topic: m.Topic}))
 		}
 		return
@@ -78,9 +82,32 @@ func (s *Server) retain(m *Message, t *ticket) {
 		}
 	}
 	s.retained.Set(m.Topic, m)
-	if !isSysTopic(m.Topic) {
+	if s.storedRetained(m.Topic) {
 		s.apply(t, persist.SetRetained(toRecord(m, m.QoS)))
 	}
+}
+
+// maxStoredTopic is the longest topic whose retained message the store can
+// hold: it is the key. MQTT allows names up to 65535 bytes (MQTT-4.7.3-3).
+const maxStoredTopic = bbolt.MaxKeySize
+
+// storedRetained reports whether the retained message of topic is written to
+// the store. $SYS topics are not: they are rebuilt after a restart anyway.
+// Nor are topics too long to be a key of the store: their retained message
+// is kept in memory only, rather than failing, with the store write, the
+// acknowledgement of every PUBLISH to them.
+func (s *Server) storedRetained(topic string) bool {
+	if isSysTopic(topic) {
+		return false
+	}
+	if len(topic) > maxStoredTopic {
+		if s.store != nil {
+			s.log.Warn("retained message kept in memory only: topic too long for the store",
+				"topic_bytes", len(topic), "max", maxStoredTopic)
+		}
+		return false
+	}
+	return true
 }
 
 // sendRetained delivers the retained messages matching a new subscription,

@@ -15,6 +15,7 @@ import (
 	"github.com/sngate/sngate/broker/persist"
 	"github.com/sngate/sngate/broker/topics"
 	"github.com/sngate/sngate/internal/storage"
+	"go.etcd.io/bbolt"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -306,6 +307,13 @@ func (s *Server) release(sess *session, gen uint64) {
 		s.mu.Unlock()
 	}
 }
+
+// maxPersistentClientID is the longest client id a persistent session may
+// have: the store keys sessions by client id, and its keys are limited. A
+// longer id is rejected at CONNECT (MQTT-3.1.3-9) rather than accepted for
+// a session every store write of which would fail, and with it the
+// acknowledgement of every QoS 1/2 message published to its subscriptions.
+const maxPersistentClientID = bbolt.MaxKeySize
 
 // assignClientID makes up an id for a client that sent an empty one with
 // clean session 1 (MQTT-3.1.3-6).

@@ -217,7 +217,10 @@ func (s *session) resume(out outlet, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen != gen {
-		return // taken over already
+		// Taken over between attach and now, before this client was
+		// attached to be kicked: end it here (MQTT-3.1.4-2).
+		out.kick()
+		return
 	}
 	s.out = out
 	for _, d := range s.inflight {
