@@ -1064,7 +1064,6 @@ func TestWebSocket(t *testing.T) {
 // listener configured with allow_anonymous true admits anonymous clients
 // on Serve even with a password file.
 func TestServeUsesListenerConfig(t *testing.T) {
-	t.Skip("BUG (server.go, Serve): serve is called with ListenerConfig{Type: \"tcp\"}, not the first configured tcp listener, so allow_anonymous is ignored: with a password file anonymous clients are refused (CONNACK 5) although the configured tcp listener says allow_anonymous: true")
 	dir := t.TempDir()
 	h, err := auth.HashPassword([]byte("pw"), auth.MinCost)
 	if err != nil {

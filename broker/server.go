@@ -135,11 +135,18 @@ func (s *Server) load() error {
 	return nil
 }
 
-// Serve accepts MQTT connections on ln until Shutdown, with the settings
-// of the first configured listener of ln's kind (or the defaults). It
-// returns ErrServerClosed after Shutdown.
+// Serve accepts plain MQTT connections on ln until Shutdown, with the
+// settings (allow_anonymous) of the first configured tcp listener, or the
+// defaults. It returns ErrServerClosed after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.serve(ln, ListenerConfig{Type: "tcp"})
+	lc := ListenerConfig{Type: "tcp"}
+	for _, l := range s.cfg.Listeners {
+		if l.Type == "tcp" {
+			lc = l
+			break
+		}
+	}
+	return s.serve(ln, lc)
 }
 
 func (s *Server) serve(ln net.Listener, lc ListenerConfig) error {
