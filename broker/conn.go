@@ -54,7 +54,7 @@ func (c *conn) serve() {
 	defer c.srv.untrack(c)
 	defer c.nc.Close()
 	c.srv.metrics.connections.Add(1)
-	r := packets.NewReader(c.nc, c.srv.cfg.MaxPacketSize)
+	r := packets.NewSmallReader(c.nc, c.srv.cfg.MaxPacketSize)
 	if !c.connect(r) {
 		return
 	}
@@ -173,13 +173,23 @@ func (c *conn) violation(what string, err error) {
 
 // readLoop dispatches packets until the connection ends.
 func (c *conn) readLoop(r *packets.Reader) error {
-	deadline := c.keepAlive * 3 / 2 // MQTT-3.1.2-24
+	// MQTT-3.1.2-24: close after 1.5 × keep-alive without a packet. Moving
+	// the deadline costs a timer update, so it moves only when a quarter of
+	// the keep-alive has passed since it last moved: the connection then
+	// closes after between 1.25 and 1.5 keep-alives of silence, never
+	// before a client that keeps its keep-alive is late.
+	deadline := c.keepAlive * 3 / 2
+	refresh := c.keepAlive / 4
+	var moved time.Time
 	if deadline == 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 	for {
 		if deadline > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(deadline))
+			if now := time.Now(); now.Sub(moved) >= refresh {
+				moved = now
+				_ = c.nc.SetReadDeadline(now.Add(deadline))
+			}
 		}
 		fh, body, err := r.ReadPacket()
 		if err != nil {

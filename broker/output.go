@@ -11,6 +11,10 @@ import (
 // it (counted); QoS 1/2 traffic is bounded by the in-flight window instead.
 const maxOutputBuffer = 4 << 20
 
+// maxKeptBuffer is the largest write buffer a connection keeps between
+// bursts.
+const maxKeptBuffer = 128 << 10
+
 // output is a connection's write side. Packets are appended to a buffer
 // under a lock by whichever goroutine produces them (the publisher's reader
 // goroutine on fan-out) and written by a flusher goroutine that runs only
@@ -53,10 +57,12 @@ func (o *output) flush() {
 		o.mu.Lock()
 		if len(o.buf) == 0 || o.closed {
 			o.flushing = false
-			if cap(o.spare) > 64<<10 { // let a burst's memory go
+			// Keep the buffers for the next burst unless they grew large:
+			// regrowing them for every burst cost more than the writes.
+			if cap(o.spare) > maxKeptBuffer {
 				o.spare = nil
 			}
-			if cap(o.buf) > 64<<10 {
+			if cap(o.buf) > maxKeptBuffer {
 				o.buf = nil
 			}
 			o.mu.Unlock()

@@ -41,6 +41,23 @@ type Reader struct {
 
 	pending error // an error that arrived with data, returned by the next read
 	sticky  error // a framing error
+
+	growTo int  // NewSmallReader: the buffer doubles up to this size
+	filled bool // the last read filled the buffer: the peer sends fast
+}
+
+// SmallBufferSize is the buffer a NewSmallReader starts with.
+const SmallBufferSize = 512
+
+// NewSmallReader returns a Reader whose buffer starts at SmallBufferSize and
+// doubles, up to DefaultBufferSize, each time a read fills it. An idle
+// connection so costs little memory, and a busy one still reads many
+// packets per system call. A broker with thousands of idle clients wants
+// this.
+func NewSmallReader(r io.Reader, maxPacketSize int) *Reader {
+	rd := NewReaderSize(r, maxPacketSize, SmallBufferSize)
+	rd.growTo = DefaultBufferSize
+	return rd
 }
 
 // NewReader returns a Reader with a DefaultBufferSize buffer. maxPacketSize
@@ -150,6 +167,11 @@ func (r *Reader) fill() error {
 		r.pending = nil
 		return err
 	}
+	if r.filled && len(r.buf) < r.growTo {
+		nb := make([]byte, min(2*len(r.buf), r.growTo))
+		r.w = copy(nb, r.buf[r.r:r.w])
+		r.r, r.buf = 0, nb
+	}
 	if r.r > 0 {
 		r.w = copy(r.buf, r.buf[r.r:r.w])
 		r.r = 0
@@ -160,6 +182,7 @@ func (r *Reader) fill() error {
 			return errBadRead
 		}
 		r.w += n
+		r.filled = r.w == len(r.buf)
 		if n > 0 {
 			r.pending = err
 			return nil

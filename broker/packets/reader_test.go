@@ -417,3 +417,35 @@ func TestReaderMisbehavingSource(t *testing.T) {
 		t.Errorf("large body, no data, no error: %v, want io.ErrNoProgress", err)
 	}
 }
+
+func TestSmallReaderGrowsWhenReadsFillIt(t *testing.T) {
+	// 100 PUBLISH packets of 60 bytes, back to back: reads fill the buffer.
+	var stream []byte
+	for i := range 100 {
+		stream = AppendPublish(stream, false, 0, false, "t/x", 0, bytes.Repeat([]byte{byte(i)}, 55))
+	}
+	r := NewSmallReader(bytes.NewReader(stream), 0)
+	if len(r.buf) != SmallBufferSize {
+		t.Fatalf("starts with %d bytes", len(r.buf))
+	}
+	for i := range 100 {
+		fh, body, err := r.ReadPacket()
+		if err != nil || fh.Type != TypePublish || body[len(body)-1] != byte(i) {
+			t.Fatalf("packet %d: %v %v", i, fh, err)
+		}
+	}
+	if len(r.buf) != DefaultBufferSize {
+		t.Errorf("buffer of %d bytes after a fast stream, want %d", len(r.buf), DefaultBufferSize)
+	}
+
+	// A slow peer: one small packet per read, the buffer stays small.
+	slow := NewSmallReader(iotest.OneByteReader(bytes.NewReader(stream[:600])), 0)
+	for range 5 {
+		if _, _, err := slow.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(slow.buf) != SmallBufferSize {
+		t.Errorf("buffer grew to %d for a slow peer", len(slow.buf))
+	}
+}
