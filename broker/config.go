@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -117,29 +118,31 @@ func fieldErr(key, format string, args ...any) error {
 	return &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports every setting that cannot work, each as a *FieldError
+// (joined with errors.Join).
 func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, fieldErr(key, format, args...)) }
 	for i, l := range c.Listeners {
 		key := fmt.Sprintf("listeners.%d", i)
 		switch l.Type {
 		case "", "tcp", "tls", "websocket":
 		default:
-			return fieldErr(key+".type", "%q is not one of tcp, tls, websocket", l.Type)
+			bad(key+".type", "%q is not one of tcp, tls, websocket", l.Type)
 		}
 		if _, _, err := net.SplitHostPort(l.Address); err != nil {
-			return fieldErr(key+".address", "%q is not host:port", l.Address)
+			bad(key+".address", "%q is not host:port", l.Address)
 		}
 		if l.Type == "tls" && (l.CertFile == "" || l.KeyFile == "") {
-			return fieldErr(key+".cert_file", "a tls listener needs cert_file and key_file")
-		}
-		if (l.CertFile == "") != (l.KeyFile == "") {
-			return fieldErr(key+".key_file", "cert_file and key_file go together")
+			bad(key+".cert_file", "a tls listener needs cert_file and key_file")
+		} else if (l.CertFile == "") != (l.KeyFile == "") {
+			bad(key+".key_file", "cert_file and key_file go together")
 		}
 		if l.RequireClientCert && l.ClientCAFile == "" {
-			return fieldErr(key+".client_ca_file", "require_client_cert needs client_ca_file")
+			bad(key+".client_ca_file", "require_client_cert needs client_ca_file")
 		}
 		if l.Path != "" && l.Type != "websocket" {
-			return fieldErr(key+".path", "path is for websocket listeners")
+			bad(key+".path", "path is for websocket listeners")
 		}
 	}
 	for _, f := range []struct {
@@ -151,17 +154,18 @@ func (c *Config) Validate() error {
 		{"max_queued_bytes", c.MaxQueuedBytes}, {"max_retained", int64(c.MaxRetained)},
 	} {
 		if f.v < 0 {
-			return fieldErr(f.key, "%d must not be negative", f.v)
+			bad(f.key, "%d must not be negative", f.v)
 		}
 	}
 	if c.MaxPacketSize > 268435460 {
-		return fieldErr("max_packet_size", "%d is more than MQTT can carry (268435460)", c.MaxPacketSize)
+		bad("max_packet_size", "%d is more than MQTT can carry (268435460)", c.MaxPacketSize)
 	}
 	if c.MaxInflight > 65535 {
-		return fieldErr("max_inflight", "%d is more than there are packet ids", c.MaxInflight)
+		bad("max_inflight", "%d is more than there are packet ids", c.MaxInflight)
 	}
 	if c.CommitWindow < 0 || c.CommitWindow > time.Second {
-		return fieldErr("commit_window", "%v is not between 0 and 1s", c.CommitWindow)
+		bad("commit_window", "%v is not between 0 and 1s", c.CommitWindow)
 	}
-	return c.Auth.Validate()
+	errs = append(errs, c.Auth.Validate())
+	return errors.Join(errs...)
 }

@@ -255,3 +255,29 @@ func TestKeyAtLine(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokerConfigErrorsNameFileAndLine(t *testing.T) {
+	path := writeFile(t, "sngate.yaml", `broker:
+  listeners:
+    - address: 127.0.0.1:1883
+    - type: udp
+      address: 127.0.0.1:1884
+  max_inflight: -1
+  acl:
+    - user: alice
+      topic: "a/#/b"
+`)
+	_, err := loadConfig(path)
+	if err == nil {
+		t.Fatal("bad broker section accepted")
+	}
+	for _, want := range []string{
+		path + `:4: broker.listeners.1.type: "udp" is not one of tcp, tls, websocket`,
+		path + `:6: broker.max_inflight: -1 must not be negative`,
+		path + `:9: broker.acl.0.topic:`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
