@@ -987,10 +987,6 @@ func TestPersist_RestartKeepsInboundQoS2(t *testing.T) {
 // restart must continue with PUBREL and its original id afterwards, never
 // with a new PUBLISH (MQTT-4.3.3-1, 4.4.0-1).
 func TestPersist_RestartKeepsOutboundQoS2State(t *testing.T) {
-	t.Skip("BUG: the store keeps queued messages without packet id or PUBREC state " +
-		"(persist.Queued has Seq and Msg only), so after a restart an in-flight delivery is sent " +
-		"again as a new PUBLISH with DUP 0 and a new id, and a PUBREC'd QoS 2 message is delivered twice; " +
-		"needs a persist change (packet id and released flag per queued message)")
 	t.Parallel()
 	dir := t.TempDir()
 	s1, addr := startBroker(t, Config{}, dir)

@@ -229,7 +229,7 @@ func (c *LocalClient) kick() {
 func (s *session) completeLocal(pid uint16) {
 	s.mu.Lock()
 	i := s.inflightIndex(pid)
-	if i >= 0 && s.inflight[i].state == stateAwaitRec {
+	if i >= 0 && (s.inflight[i].state == stateAwaitRec || s.inflight[i].state == stateReleasing) {
 		s.inflight[i].state = stateAwaitComp
 	}
 	qos2 := i >= 0 && s.inflight[i].qos == 2

@@ -14,6 +14,7 @@ const (
 	stateQueued    = iota // not sent yet
 	stateAwaitAck         // QoS 1 sent, waiting for PUBACK
 	stateAwaitRec         // QoS 2 sent, waiting for PUBREC
+	stateReleasing        // QoS 2 PUBREC received, PUBREL waiting for the store
 	stateAwaitComp        // QoS 2 released, waiting for PUBCOMP
 )
 
@@ -23,7 +24,7 @@ type delivery struct {
 	qos    byte   // min(published QoS, granted QoS)
 	retain bool   // the retain flag on the wire: set only for a new subscription's retained messages
 	seq    uint64 // key in the store; 0 when the delivery is not persisted
-	pid    uint16 // packet id, once sent at QoS > 0
+	pid    uint16 // packet id, once sent at QoS > 0 (stored with the message when seq != 0)
 	state  byte
 }
 

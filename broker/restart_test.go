@@ -341,7 +341,6 @@ func publishUntilKilled(t *testing.T, child *brokerChild, n int) []bool {
 // again with DUP set (MQTT-3.3.1-1) when it had not: a new PUBLISH of a
 // message whose PUBREC the broker had would be delivered twice at QoS 2.
 func TestHardRestartQoS2InFlight(t *testing.T) {
-	t.Skip("BUG (session.go/persist): in-flight QoS 1/2 deliveries are stored only as queued messages (persist.Enqueue, no packet id, no PUBREC state), so after a broker restart they are sent as new PUBLISHes with a new packet id and DUP 0; a QoS 2 message whose PUBREC the broker had received is delivered to the subscriber a second time instead of the PUBREL being resent")
 	needMosquitto(t)
 	for _, c := range []struct {
 		name       string

@@ -121,10 +121,7 @@ func (s *Server) load() error {
 			s.subs.Subscribe(sub.Filter, sess, sub.QoS)
 		}
 		for _, q := range ss.Queue {
-			m := &Message{Topic: q.Msg.Topic, Payload: q.Msg.Payload, QoS: q.Msg.QoS, Retain: q.Msg.Retain}
-			sess.queue = append(sess.queue, &delivery{msg: m, qos: q.Msg.QoS, seq: q.Seq})
-			sess.queuedBytes += int64(len(m.Payload))
-			sess.nextSeq = max(sess.nextSeq, q.Seq+1)
+			s.loadQueued(sess, q)
 		}
 		for _, pid := range ss.InboundQoS2 {
 			sess.inbound2[pid] = struct{}{}
@@ -133,6 +130,42 @@ func (s *Server) load() error {
 	}
 	s.log.Info("broker state loaded", "sessions", len(st.Sessions), "retained", len(st.Retained))
 	return nil
+}
+
+// loadQueued restores one stored delivery of sess; they come in Seq order.
+// One that was sent (it has a packet id) goes back in flight, in its state,
+// for resume to send again with DUP set and that id, or its PUBREL
+// (MQTT-4.4.0-1); the others are queued behind.
+func (s *Server) loadQueued(sess *session, q persist.Queued) {
+	m := &Message{Topic: q.Msg.Topic, Payload: q.Msg.Payload, QoS: q.Msg.QoS, Retain: q.Msg.Retain}
+	d := &delivery{msg: m, qos: q.Msg.QoS, seq: q.Seq}
+	sess.nextSeq = max(sess.nextSeq, q.Seq+1)
+	if q.PacketID == 0 || d.qos == 0 {
+		sess.queue = append(sess.queue, d)
+		sess.queuedBytes += d.size()
+		return
+	}
+	d.pid = q.PacketID
+	switch {
+	case d.qos == 1:
+		d.state = stateAwaitAck
+	case q.Released:
+		d.state = stateAwaitComp
+	default:
+		d.state = stateAwaitRec
+	}
+	if i := sess.inflightIndex(d.pid); i >= 0 {
+		// The broker reuses a packet id only after the delivery that had it
+		// was acknowledged, so the older record is one whose Dequeue was
+		// lost to a failed write: finish it now.
+		old := sess.inflight[i]
+		sess.inflight = append(sess.inflight[:i], sess.inflight[i+1:]...)
+		s.log.Warn("stored delivery superseded by a later one with its packet id: removed",
+			"client", sess.id, "packet_id", d.pid, "seq", old.seq, "by_seq", d.seq)
+		s.apply(nil, persist.Dequeue(sess.id, old.seq))
+	}
+	sess.inflight = append(sess.inflight, d)
+	sess.nextPID = d.pid // go on from the last id used; allocPID skips those in flight
 }
 
 // Serve accepts plain MQTT connections on ln until Shutdown, with the

@@ -66,22 +66,25 @@ func (s *session) deliver(m *Message, qos byte, retain bool, t *ticket) {
 		return
 	}
 	if len(s.queue) == 0 && len(s.inflight) < s.srv.cfg.MaxInflight {
+		// sent at once: the stored message carries its packet id from the
+		// start, with no write of its own
+		s.take(d)
 		s.persist(d, t)
-		s.send(d)
+		s.write(d)
 		return
 	}
 	s.enqueue(d, t)
 }
 
 // persist records a QoS 1/2 delivery to a persistent session in the store,
-// as part of the publisher's ticket.
+// as part of the publisher's ticket, with its packet id if it has one.
 func (s *session) persist(d *delivery, t *ticket) {
 	if !s.persistent || d.qos == 0 || s.srv.store == nil {
 		return
 	}
 	d.seq = s.nextSeq
 	s.nextSeq++
-	s.srv.apply(t, persist.Enqueue(s.id, persist.Queued{Seq: d.seq, Msg: toRecord(d.msg, d.qos)}))
+	s.srv.apply(t, persist.Enqueue(s.id, persist.Queued{Seq: d.seq, Msg: toRecord(d.msg, d.qos), PacketID: d.pid}))
 }
 
 // enqueue keeps d until it can be sent, within the queue limits: when full,
@@ -118,18 +121,39 @@ func (s *session) oldestQoS0() int {
 	return -1
 }
 
-// send writes d to the attached client, giving a QoS 1/2 delivery a packet
-// id and a place in the window.
+// send writes a queued d to the attached client, giving a QoS 1/2 delivery
+// a packet id and a place in the window. A stored delivery's packet id is
+// stored too, so that after a restart it is sent again with that id and
+// DUP set rather than as a new message (MQTT-4.4.0-1): the write is not
+// waited for, it mostly joins the commit of the acknowledgement or the
+// publish that made room in the window. Until it is durable a restart
+// sends the message as new, as before the client saw it.
 func (s *session) send(d *delivery) {
 	if d.qos > 0 {
-		d.pid = s.allocPID()
-		if d.qos == 1 {
-			d.state = stateAwaitAck
-		} else {
-			d.state = stateAwaitRec
+		s.take(d)
+		if d.seq != 0 {
+			s.srv.apply(nil, persist.SetInflight(s.id, d.seq, d.pid, false))
 		}
-		s.inflight = append(s.inflight, d)
 	}
+	s.write(d)
+}
+
+// take gives a QoS 1/2 delivery a packet id and a place in the window.
+func (s *session) take(d *delivery) {
+	if d.qos == 0 {
+		return
+	}
+	d.pid = s.allocPID()
+	if d.qos == 1 {
+		d.state = stateAwaitAck
+	} else {
+		d.state = stateAwaitRec
+	}
+	s.inflight = append(s.inflight, d)
+}
+
+// write sends d, taken or QoS 0, to the attached client.
+func (s *session) write(d *delivery) {
 	if s.out.publish(d, false) {
 		s.srv.metrics.messagesOut.Add(1)
 	}
@@ -196,23 +220,65 @@ func (s *session) acked(pid uint16, qos2 bool) bool {
 }
 
 // received handles PUBREC: the message is the client's now; release it.
+//
+// A stored delivery is released only once the store knows: a client that
+// has PUBREL must not get the message again after a restart, where it
+// would be new to it (MQTT-4.3.3-1). Until then it is stateReleasing, and
+// the PUBREL is sent by released, on the store's committer goroutine.
 func (s *session) received(pid uint16) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	i := s.inflightIndex(pid)
 	if i < 0 || s.inflight[i].state != stateAwaitRec {
+		s.mu.Unlock()
 		return false
 	}
-	s.inflight[i].state = stateAwaitComp
-	if s.out != nil {
-		s.out.pubrel(pid)
+	d := s.inflight[i]
+	if d.seq == 0 {
+		d.state = stateAwaitComp
+		if s.out != nil {
+			s.out.pubrel(pid)
+		}
+		s.mu.Unlock()
+		return true
 	}
+	d.state = stateReleasing
+	t := newTicket(func(err error) { s.released(d, err) })
+	s.srv.apply(t, persist.SetInflight(s.id, d.seq, d.pid, true))
+	s.mu.Unlock()
+	t.release() // unlocked: the write may be durable already, and released locks
 	return true
 }
 
-// resume attaches out and resends what the last connection left
-// unacknowledged, in order, with DUP set and the same packet ids
-// (MQTT-4.4.0-1), then what was queued.
+// released completes received once the released state of d is durable (err
+// nil): PUBREL goes to whichever client is attached now; without one,
+// resume sends it. When the write failed, d is back to waiting for PUBREC
+// and the client is disconnected: on its return d is sent again, with its
+// packet id, and its PUBREC tries again.
+func (s *session) released(d *delivery, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := s.inflightIndex(d.pid); i < 0 || s.inflight[i] != d || d.state != stateReleasing {
+		return // completed by an in-process client meanwhile
+	}
+	if err != nil {
+		s.srv.logStoreError(err)
+		s.srv.log.Error("PUBREC not stored: PUBREL withheld, disconnecting the client", "client", s.id, "packet_id", d.pid)
+		d.state = stateAwaitRec
+		if s.out != nil {
+			s.out.kick()
+		}
+		return
+	}
+	d.state = stateAwaitComp
+	if s.out != nil {
+		s.out.pubrel(d.pid)
+	}
+}
+
+// resume attaches out and resends what the last connection (or the last
+// run of the broker) left unacknowledged, in order, with DUP set and the
+// same packet ids (MQTT-4.4.0-1), then what was queued. A PUBREL still
+// waiting for the store is sent by released.
 func (s *session) resume(out outlet, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,10 +290,14 @@ func (s *session) resume(out outlet, gen uint64) {
 	}
 	s.out = out
 	for _, d := range s.inflight {
-		if d.state == stateAwaitComp {
+		switch d.state {
+		case stateAwaitComp:
 			out.pubrel(d.pid)
-		} else if out.publish(d, true) {
-			s.srv.metrics.messagesOut.Add(1)
+		case stateReleasing:
+		default:
+			if out.publish(d, true) {
+				s.srv.metrics.messagesOut.Add(1)
+			}
 		}
 	}
 	s.fill()

@@ -9,23 +9,42 @@ import (
 	"unicode/utf8"
 )
 
-// Record format, version 1 (all records):
+// Record format (all records):
 //
-//	byte     version (1)
+//	byte     format version
 //	...      fields, as below
 //	uint32   CRC-32C (Castagnoli), big endian, of every preceding byte
 //
-// Message fields:  flags byte (bit 0: retain; other bits 0), QoS byte (0-2),
-// topic (uvarint length + bytes), payload (uvarint length + bytes).
-// Session fields:  subscription count (uvarint), then per subscription the
-// filter (uvarint length + bytes) and its QoS byte (0-2).
+// Version 1 records:
+//
+//	Message fields:  flags byte (bit 0: retain; other bits 0), QoS byte (0-2),
+//	topic (uvarint length + bytes), payload (uvarint length + bytes).
+//	Session fields:  subscription count (uvarint), then per subscription the
+//	filter (uvarint length + bytes) and its QoS byte (0-2).
+//
+// Retained messages and session records are version 1. Queued messages
+// (sessions/<id>/queue/<seq>) are written as version 2, which puts the
+// delivery state in front of the message fields:
+//
+//	uint16   packet id, big endian; 0: never sent
+//	byte     delivery flags (bit 0: released, i.e. PUBREC received and
+//	         PUBREL pending, only with a packet id and QoS 2; other bits 0)
+//	...      message fields, as in version 1
+//
+// The delivery fields sit at a fixed offset so that SetInflight rewrites
+// them without decoding the message. A version 1 queue record (written
+// before schema 2, see persist.go) still reads: as a message never sent.
 //
 // bbolt checksums only its meta pages, so the CRC is what catches a torn or
-// bit-rotten record on an SD card. A reader rejects any other version.
+// bit-rotten record on an SD card. A reader rejects versions it does not
+// know, and a version its kind of record does not use.
 const (
-	formatV1   byte = 1
-	crcLen          = 4
-	flagRetain byte = 1 << 0
+	formatV1     byte = 1
+	formatV2     byte = 2
+	crcLen            = 4
+	flagRetain   byte = 1 << 0
+	flagReleased byte = 1 << 0 // delivery flags of a version 2 queue record
+	deliveryLen       = 3      // packet id and delivery flags
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -76,39 +95,56 @@ func sealRecord(b []byte) []byte {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
-// openRecord checks the version and checksum and returns the field bytes.
-func openRecord(b []byte) ([]byte, error) {
+// openRecord checks the version, which must be 1..maxVersion, and the
+// checksum and returns the version and the field bytes.
+func openRecord(b []byte, maxVersion byte) (byte, []byte, error) {
 	if len(b) < 1+crcLen {
-		return nil, errShort
+		return 0, nil, errShort
 	}
-	if b[0] != formatV1 {
-		return nil, fmt.Errorf("unknown format version %d", b[0])
+	if b[0] < formatV1 || b[0] > maxVersion {
+		return 0, nil, fmt.Errorf("unknown format version %d", b[0])
 	}
 	body, sum := b[:len(b)-crcLen], b[len(b)-crcLen:]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(sum) {
-		return nil, errChecksum
+		return 0, nil, errChecksum
 	}
-	return body[1:], nil
+	return b[0], body[1:], nil
 }
 
 func encodeMessage(m Message) []byte {
-	b := make([]byte, 0, 1+2+2*binary.MaxVarintLen64+len(m.Topic)+len(m.Payload)+crcLen)
+	b := make([]byte, 0, 1+messageLen(m)+crcLen)
+	b = append(b, formatV1)
+	b = appendMessage(b, m)
+	return sealRecord(b)
+}
+
+// messageLen bounds the length of m's fields.
+func messageLen(m Message) int {
+	return 2 + 2*binary.MaxVarintLen64 + len(m.Topic) + len(m.Payload)
+}
+
+// appendMessage appends m's fields.
+func appendMessage(b []byte, m Message) []byte {
 	var flags byte
 	if m.Retain {
 		flags |= flagRetain
 	}
-	b = append(b, formatV1, flags, m.QoS)
+	b = append(b, flags, m.QoS)
 	b = appendBytes(b, []byte(m.Topic))
-	b = appendBytes(b, m.Payload)
-	return sealRecord(b)
+	return appendBytes(b, m.Payload)
 }
 
-// decodeMessage decodes a message record; the result shares no memory with b.
+// decodeMessage decodes a (version 1) message record; the result shares no
+// memory with b.
 func decodeMessage(b []byte) (Message, error) {
-	d, err := openRecord(b)
+	_, d, err := openRecord(b, formatV1)
 	if err != nil {
 		return Message{}, err
 	}
+	return decodeMessageFields(d)
+}
+
+func decodeMessageFields(d []byte) (Message, error) {
 	if len(d) < 2 {
 		return Message{}, errShort
 	}
@@ -138,6 +174,87 @@ func decodeMessage(b []byte) (Message, error) {
 	return m, nil
 }
 
+// encodeQueued encodes a queue record, version 2. The Seq is the key, not
+// part of the record.
+func encodeQueued(q Queued) []byte {
+	b := make([]byte, 0, 1+deliveryLen+messageLen(q.Msg)+crcLen)
+	b = append(b, formatV2)
+	b = appendDelivery(b, q.PacketID, q.Released)
+	b = appendMessage(b, q.Msg)
+	return sealRecord(b)
+}
+
+func appendDelivery(b []byte, packetID uint16, released bool) []byte {
+	var flags byte
+	if released {
+		flags |= flagReleased
+	}
+	b = binary.BigEndian.AppendUint16(b, packetID)
+	return append(b, flags)
+}
+
+// openQueued opens a queue record of version 1 or 2 and returns its
+// delivery state (zero for version 1) and its message fields, undecoded.
+func openQueued(b []byte) (packetID uint16, released bool, msg []byte, err error) {
+	v, d, err := openRecord(b, formatV2)
+	if err != nil {
+		return 0, false, nil, err
+	}
+	if v == formatV1 {
+		return 0, false, d, nil
+	}
+	if len(d) < deliveryLen {
+		return 0, false, nil, errShort
+	}
+	packetID, flags := binary.BigEndian.Uint16(d), d[2]
+	if flags&^flagReleased != 0 {
+		return 0, false, nil, fmt.Errorf("unknown delivery flags 0x%02x", flags)
+	}
+	released = flags&flagReleased != 0
+	if released && packetID == 0 {
+		return 0, false, nil, errors.New("released without a packet id")
+	}
+	return packetID, released, d[deliveryLen:], nil
+}
+
+// decodeQueued decodes a queue record (version 1 or 2) stored under seq; the
+// result shares no memory with b.
+func decodeQueued(seq uint64, b []byte) (Queued, error) {
+	pid, released, d, err := openQueued(b)
+	if err != nil {
+		return Queued{}, err
+	}
+	m, err := decodeMessageFields(d)
+	if err != nil {
+		return Queued{}, err
+	}
+	if released && m.QoS != 2 {
+		return Queued{}, fmt.Errorf("released at QoS %d", m.QoS)
+	}
+	return Queued{Seq: seq, Msg: m, PacketID: pid, Released: released}, nil
+}
+
+// setDelivery returns queue record b (version 1 or 2) with its delivery
+// state replaced, as a version 2 record. The message fields are copied as
+// they are, after b's checksum has vouched for them.
+func setDelivery(b []byte, packetID uint16, released bool) ([]byte, error) {
+	_, _, d, err := openQueued(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(d) < 2 {
+		return nil, errShort
+	}
+	if released && d[1] != 2 {
+		return nil, fmt.Errorf("release of a QoS %d message", d[1])
+	}
+	nb := make([]byte, 0, 1+deliveryLen+len(d)+crcLen)
+	nb = append(nb, formatV2)
+	nb = appendDelivery(nb, packetID, released)
+	nb = append(nb, d...)
+	return sealRecord(nb), nil
+}
+
 func encodeSession(s Session) []byte {
 	n := 1 + binary.MaxVarintLen64 + crcLen
 	for _, sub := range s.Subscriptions {
@@ -155,7 +272,7 @@ func encodeSession(s Session) []byte {
 
 // decodeSession decodes a session record stored under clientID.
 func decodeSession(clientID string, b []byte) (Session, error) {
-	d, err := openRecord(b)
+	_, d, err := openRecord(b, formatV1)
 	if err != nil {
 		return Session{}, err
 	}

@@ -9,16 +9,22 @@
 //
 // Layout of the database (file sngate.db):
 //
-//	meta/schema                 → 1
+//	meta/schema                 → 2
 //	sessions/<client id>/       one bucket per persistent session
 //	    session                 → session record (subscriptions)
-//	    queue/<seq, 8 bytes BE> → message record
+//	    queue/<seq, 8 bytes BE> → queue record (packet id, PUBREC state, message)
 //	    inbound/<packet id, 2 bytes BE> → empty
 //	retained/<topic>            → message record
 //
 // (A bbolt key is either a value or a nested bucket, never both, so the
 // session record lives inside the session's bucket.) Records use a small
 // versioned binary format with a CRC; see codec.go.
+//
+// Schema 2 added the packet id and PUBREC state of a queued message, in
+// version 2 queue records. Open upgrades a schema 1 database by rewriting
+// only the marker: its version 1 queue records still read (as never sent),
+// and the marker keeps an older sngate, which could not read version 2
+// records, from opening the file.
 package persist
 
 import (
@@ -37,7 +43,7 @@ import (
 // FileName is the database file Open uses inside its directory.
 const FileName = "sngate.db"
 
-const schemaVersion = 1
+const schemaVersion = 2
 
 var (
 	bucketMeta     = []byte("meta")
@@ -73,6 +79,13 @@ type Session struct {
 type Queued struct {
 	Seq uint64
 	Msg Message
+	// PacketID is the id the message was sent with; 0: never sent. After a
+	// restart a message with an id is sent again with that id and DUP set,
+	// or, released, its PUBREL is (MQTT-4.4.0-1).
+	PacketID uint16
+	// Released: the client has answered PUBREC, the broker owes it the
+	// PUBREL and must never send the message again (QoS 2 only).
+	Released bool
 }
 
 // State is everything Load returns at startup.
@@ -99,6 +112,7 @@ const (
 	opSetRetained
 	opAddInbound
 	opRemoveInbound
+	opSetInflight
 )
 
 func (k opKind) String() string {
@@ -117,6 +131,8 @@ func (k opKind) String() string {
 		return "AddInboundQoS2"
 	case opRemoveInbound:
 		return "RemoveInboundQoS2"
+	case opSetInflight:
+		return "SetInflight"
 	}
 	return "invalid Op"
 }
@@ -158,14 +174,37 @@ func DeleteSession(clientID string) Op {
 }
 
 // Enqueue stores q in the session's queue under q.Seq (replacing any
-// message with that Seq).
+// message with that Seq), with its delivery state: a message sent at once
+// is stored with its packet id.
 func Enqueue(clientID string, q Queued) Op {
 	op := Op{kind: opEnqueue, id: clientID, key: seqKey(q.Seq), err: checkClientID(clientID)}
 	if op.err == nil {
 		op.err = checkQoS(q.Msg.QoS)
 	}
+	if op.err == nil && q.Released {
+		op.err = checkReleased(q.PacketID)
+		if op.err == nil && q.Msg.QoS != 2 {
+			op.err = fmt.Errorf("release of a QoS %d message", q.Msg.QoS)
+		}
+	}
 	if op.err == nil {
-		op.val = encodeMessage(q.Msg)
+		op.val = encodeQueued(q)
+	}
+	return op
+}
+
+// SetInflight records the delivery state of the queued message with seq:
+// the packet id it was sent with (0: not sent) and whether the client has
+// answered PUBREC (released; QoS 2 only). The message itself is kept. No
+// error if the message or the session is absent: it was acknowledged, or
+// the session ended, meanwhile.
+func SetInflight(clientID string, seq uint64, packetID uint16, released bool) Op {
+	op := Op{kind: opSetInflight, id: clientID, key: seqKey(seq), err: checkClientID(clientID)}
+	if op.err == nil && released {
+		op.err = checkReleased(packetID)
+	}
+	if op.err == nil {
+		op.val = appendDelivery(make([]byte, 0, deliveryLen), packetID, released)
 	}
 	return op
 }
@@ -216,6 +255,13 @@ func checkClientID(id string) error {
 	return nil
 }
 
+func checkReleased(packetID uint16) error {
+	if packetID == 0 {
+		return errors.New("released without a packet id")
+	}
+	return nil
+}
+
 func checkQoS(q byte) error {
 	if q > 2 {
 		return fmt.Errorf("invalid QoS %d", q)
@@ -262,6 +308,11 @@ func initSchema(tx *bbolt.Tx) error {
 		}
 		if v[0] > schemaVersion {
 			return fmt.Errorf("database schema %d is newer than this sngate (%d)", v[0], schemaVersion)
+		}
+		if v[0] < schemaVersion { // see the package doc: records stay as they are
+			if err := meta.Put(keySchema, []byte{schemaVersion}); err != nil {
+				return err
+			}
 		}
 	} else if err := meta.Put(keySchema, []byte{schemaVersion}); err != nil {
 		return err
@@ -353,6 +404,25 @@ func applyOp(tx *bbolt.Tx, op *Op) error {
 			return err
 		}
 		return qb.Put(op.key, op.val)
+
+	case opSetInflight:
+		sb := sessions.Bucket(id)
+		if sb == nil {
+			return nil
+		}
+		qb := sb.Bucket(bucketQueue)
+		if qb == nil {
+			return nil
+		}
+		old := qb.Get(op.key)
+		if old == nil {
+			return nil // acknowledged meanwhile: see SetInflight
+		}
+		rec, err := setDelivery(old, binary.BigEndian.Uint16(op.val), op.val[2]&flagReleased != 0)
+		if err != nil {
+			return fmt.Errorf("queued message %d: %w", binary.BigEndian.Uint64(op.key), err)
+		}
+		return qb.Put(op.key, rec)
 
 	case opAddInbound, opRemoveInbound:
 		sb := sessions.Bucket(id)
@@ -449,12 +519,12 @@ func (s *Store) loadSession(sessions *bbolt.Bucket, k, v []byte) (SessionState, 
 				s.skip(&CorruptError{Bucket: qpath, Key: k, Err: fmt.Errorf("key of %d bytes, want 8", len(k))})
 				return nil
 			}
-			m, err := decodeMessage(v)
+			q, err := decodeQueued(binary.BigEndian.Uint64(k), v)
 			if err != nil {
 				s.skip(&CorruptError{Bucket: qpath, Key: k, Err: err})
 				return nil
 			}
-			ss.Queue = append(ss.Queue, Queued{Seq: binary.BigEndian.Uint64(k), Msg: m})
+			ss.Queue = append(ss.Queue, q)
 			return nil
 		})
 	}
