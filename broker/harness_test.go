@@ -18,10 +18,17 @@ const waitTime = 5 * time.Second
 // nothing on disk.
 func startBroker(t testing.TB, cfg Config, dataDir string) (*Server, string) {
 	t.Helper()
+	return startBrokerOpts(t, cfg, Options{DataDir: dataDir})
+}
+
+// startBrokerOpts is startBroker with all the Options. (Tests outside this
+// package use brokertest.NewServer, which this package cannot import.)
+func startBrokerOpts(t testing.TB, cfg Config, opts Options) (*Server, string) {
+	t.Helper()
 	if cfg.SysInterval == 0 {
 		cfg.SysInterval = -1
 	}
-	s, err := New(cfg, Options{DataDir: dataDir})
+	s, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

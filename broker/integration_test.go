@@ -507,21 +507,8 @@ func TestMosquittoKeepAliveWill(t *testing.T) {
 // not one to "#" (MQTT-4.7.2-1).
 func TestMosquittoSys(t *testing.T) {
 	needMosquitto(t)
-	s, err := New(Config{SysInterval: 20 * time.Millisecond}, Options{Version: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	hp := hostPort(t, ln.Addr().String())
+	_, addr := startBrokerOpts(t, Config{SysInterval: 20 * time.Millisecond}, Options{Version: "test"})
+	hp := hostPort(t, addr)
 	r := mosqOK(t, "", "mosquitto_sub", args(hp, []string{"-i", "sys-sub", "-t", "$SYS/broker/version", "-C", "1", "-F", "%t %p"})...)
 	if got := strings.TrimSpace(r.stdout); got != "$SYS/broker/version sngate test" {
 		t.Fatalf("got %q", got)

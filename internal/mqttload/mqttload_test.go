@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/broker/packets"
 )
 
@@ -21,22 +22,7 @@ const waitTime = 20 * time.Second
 // startBroker serves an in-memory sngate broker on a free loopback port.
 func startBroker(t testing.TB, cfg broker.Config) (*broker.Server, string) {
 	t.Helper()
-	cfg.SysInterval = -1
-	s, err := broker.New(cfg, broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	return s, ln.Addr().String()
+	return brokertest.NewServer(t, cfg, broker.Options{})
 }
 
 func testContext(t *testing.T) context.Context {
