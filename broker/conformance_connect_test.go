@@ -476,6 +476,21 @@ func TestLimit_MaxClientsConnack3(t *testing.T) {
 	connected(t, addr, "c", true).ping()
 }
 
+// A device that reconnects while its old connection is still open (it was
+// cut off without the broker noticing) takes its id over even when the
+// broker is full: the old connection's slot becomes its own.
+func TestLimit_MaxClientsAllowsTakeover(t *testing.T) {
+	t.Parallel()
+	s, addr := startBroker(t, Config{MaxClients: 1}, "")
+	old := connected(t, addr, "dev", true)
+	connected(t, addr, "dev", true).ping()
+	old.expectClosed()
+	c := dial(t, addr)
+	c.send(&packets.ConnectPacket{ClientID: "other", CleanSession: true, KeepAlive: 60})
+	c.expectRefused(packets.ConnRefusedServerUnavailable)
+	waitStats(t, s, "one client", func(st Stats) bool { return st.ClientsConnected == 1 })
+}
+
 // ---- §6.2 Sessions, keep-alive, will ----
 
 // MQTT-3.2.2-1: CleanSession 1 → Session Present 0, even if a stored

@@ -103,7 +103,8 @@ func (c *conn) connect(r *packets.Reader) bool {
 		c.refuse(rc)
 		return false
 	}
-	if c.srv.metrics.clientsConnected.Load() >= int64(c.srv.cfg.MaxClients) {
+	if c.srv.metrics.clientsConnected.Load() >= int64(c.srv.cfg.MaxClients) && !c.srv.attached(id) {
+		// A client taking its own id over frees the slot it takes.
 		c.srv.metrics.refusedMaxClients.Add(1)
 		c.srv.log.Warn("max_clients reached: connection refused", "client", id, "max_clients", c.srv.cfg.MaxClients)
 		c.refuse(0x03)

@@ -83,7 +83,7 @@ func (s *Server) retain(m *Message, t *ticket) {
 	}
 	s.retained.Set(m.Topic, m)
 	if s.storedRetained(m.Topic) {
-		s.apply(t, persist.SetRetained(toRecord(m, m.QoS)))
+		s.apply(t, persist.SetRetained(persist.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: true}))
 	}
 }
 

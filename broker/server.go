@@ -137,8 +137,8 @@ func (s *Server) load() error {
 // for resume to send again with DUP set and that id, or its PUBREL
 // (MQTT-4.4.0-1); the others are queued behind.
 func (s *Server) loadQueued(sess *session, q persist.Queued) {
-	m := &Message{Topic: q.Msg.Topic, Payload: q.Msg.Payload, QoS: q.Msg.QoS, Retain: q.Msg.Retain}
-	d := &delivery{msg: m, qos: q.Msg.QoS, seq: q.Seq}
+	m := &Message{Topic: q.Msg.Topic, Payload: q.Msg.Payload, QoS: q.Msg.QoS}
+	d := &delivery{msg: m, qos: q.Msg.QoS, retain: q.Msg.Retain, seq: q.Seq}
 	sess.nextSeq = max(sess.nextSeq, q.Seq+1)
 	if q.PacketID == 0 || d.qos == 0 {
 		sess.queue = append(sess.queue, d)
@@ -316,6 +316,19 @@ func (s *Server) attach(id string, clean bool, who clientIdentity) (*session, ui
 	sess.user = who
 	sess.mu.Unlock()
 	return sess, gen, present
+}
+
+// attached reports whether a client with this id is connected now.
+func (s *Server) attached(id string) bool {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return false
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.out != nil
 }
 
 // discardLocked forgets a session: its subscriptions, and its stored state.

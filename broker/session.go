@@ -84,7 +84,7 @@ func (s *session) persist(d *delivery, t *ticket) {
 	}
 	d.seq = s.nextSeq
 	s.nextSeq++
-	s.srv.apply(t, persist.Enqueue(s.id, persist.Queued{Seq: d.seq, Msg: toRecord(d.msg, d.qos), PacketID: d.pid}))
+	s.srv.apply(t, persist.Enqueue(s.id, persist.Queued{Seq: d.seq, Msg: d.record(), PacketID: d.pid}))
 }
 
 // enqueue keeps d until it can be sent, within the queue limits: when full,
@@ -329,6 +329,8 @@ func (s *session) subscriptions() []persist.Subscription {
 	return subs
 }
 
-func toRecord(m *Message, qos byte) persist.Message {
-	return persist.Message{Topic: m.Topic, Payload: m.Payload, QoS: qos, Retain: m.Retain}
+// record is what the store keeps of a delivery: its message at the
+// delivered QoS, with the retain flag it goes out with.
+func (d *delivery) record() persist.Message {
+	return persist.Message{Topic: d.msg.Topic, Payload: d.msg.Payload, QoS: d.qos, Retain: d.retain}
 }
