@@ -362,14 +362,11 @@ func (c *conn) onSubscribe(sp *packets.SubscribePacket) error {
 		return net.ErrClosed // taken over meanwhile
 	}
 	send := func() {
-		c.out.append(false, func(b []byte) []byte {
-			return (&packets.SubackPacket{PacketID: sp.PacketID, ReturnCodes: codes}).Append(b)
+		c.srv.sendRetained(c.sess, sp.Filters, codes, func() {
+			c.out.append(false, func(b []byte) []byte {
+				return (&packets.SubackPacket{PacketID: sp.PacketID, ReturnCodes: codes}).Append(b)
+			})
 		})
-		for i, f := range sp.Filters {
-			if codes[i] != 0x80 {
-				c.srv.sendRetained(c.sess, f.Filter, codes[i])
-			}
-		}
 	}
 	c.afterDurable(t, send)
 	return nil

@@ -160,11 +160,7 @@ func (c *LocalClient) Subscribe(ctx context.Context, subs ...Subscription) ([]by
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	for i, f := range filters {
-		if codes[i] != 0x80 {
-			c.srv.sendRetained(c.sess, f.Filter, codes[i])
-		}
-	}
+	c.srv.sendRetained(c.sess, filters, codes, nil)
 	return codes, nil
 }
 

@@ -3,6 +3,7 @@ package broker
 import (
 	"go.etcd.io/bbolt"
 
+	"github.com/sngate/sngate/broker/packets"
 	"github.com/sngate/sngate/broker/persist"
 )
 
@@ -110,10 +111,32 @@ func (s *Server) storedRetained(topic string) bool {
 	return true
 }
 
-// sendRetained delivers the retained messages matching a new subscription,
-// with the retain flag set (MQTT-3.3.1-6, -8).
-func (s *Server) sendRetained(sess *session, filter string, granted byte) {
-	s.retained.Match(filter, func(_ string, m *Message) {
-		sess.deliver(m, min(m.QoS, granted), true, nil)
-	})
+// sendRetained delivers the retained messages matching new subscriptions
+// (filters whose code is not 0x80 are granted that QoS), with the retain
+// flag set (MQTT-3.3.1-6, -8). ack, if not nil, writes the SUBACK first. It
+// all happens under the session lock, so no live delivery of the same
+// topics slips in between: a client never sees an older retained message
+// after a newer live one.
+func (s *Server) sendRetained(sess *session, filters []packets.Subscription, codes []byte, ack func()) {
+	type held struct {
+		m   *Message
+		qos byte
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	var snapshot []held
+	for i, f := range filters {
+		if codes[i] == 0x80 {
+			continue
+		}
+		s.retained.Match(f.Filter, func(_ string, m *Message) {
+			snapshot = append(snapshot, held{m, min(m.QoS, codes[i])})
+		})
+	}
+	if ack != nil {
+		ack()
+	}
+	for _, h := range snapshot {
+		sess.deliverLocked(h.m, h.qos, true, nil)
+	}
 }

@@ -47,9 +47,14 @@ func newSession(srv *Server, id string, persistent bool) *session {
 // subscription's) and returns the store operation that makes it durable, if
 // it must be.
 func (s *session) deliver(m *Message, qos byte, retain bool, t *ticket) {
-	d := &delivery{msg: m, qos: qos, retain: retain}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.deliverLocked(m, qos, retain, t)
+}
+
+// deliverLocked is deliver with s.mu held.
+func (s *session) deliverLocked(m *Message, qos byte, retain bool, t *ticket) {
+	d := &delivery{msg: m, qos: qos, retain: retain}
 	if s.out == nil {
 		if !s.persistent || (qos == 0 && !s.srv.cfg.QueueQoS0) {
 			return
