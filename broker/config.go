@@ -160,8 +160,9 @@ func (c *Config) Validate() error {
 	if c.MaxPacketSize > 268435460 {
 		bad("max_packet_size", "%d is more than MQTT can carry (268435460)", c.MaxPacketSize)
 	}
-	if c.MaxInflight > 65535 {
-		bad("max_inflight", "%d is more than there are packet ids", c.MaxInflight)
+	if int64(c.MaxInflight)+int64(c.MaxQueuedMessages) > 65535 {
+		bad("max_queued_messages", "max_inflight + max_queued_messages = %d, more than there are packet ids (65535)",
+			int64(c.MaxInflight)+int64(c.MaxQueuedMessages))
 	}
 	if c.CommitWindow < 0 || c.CommitWindow > time.Second {
 		bad("commit_window", "%v is not between 0 and 1s", c.CommitWindow)

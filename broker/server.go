@@ -133,9 +133,11 @@ func (s *Server) load() error {
 }
 
 // loadQueued restores one stored delivery of sess; they come in Seq order.
-// One that was sent (it has a packet id) goes back in flight, in its state,
-// for resume to send again with DUP set and that id, or its PUBREL
-// (MQTT-4.4.0-1); the others are queued behind.
+// A delivery gets its packet id when it is stored, and the session sends
+// its deliveries in Seq order, so those that may have been sent before the
+// restart are the first max_inflight ones: they go back in flight, in their
+// state, for resume to send again with DUP set and the same id, or their
+// PUBREL (MQTT-4.4.0-1); the others are queued behind, keeping their ids.
 func (s *Server) loadQueued(sess *session, q persist.Queued) {
 	m := &Message{Topic: q.Msg.Topic, Payload: q.Msg.Payload, QoS: q.Msg.QoS}
 	d := &delivery{msg: m, qos: q.Msg.QoS, retain: q.Msg.Retain, seq: q.Seq}
@@ -146,6 +148,12 @@ func (s *Server) loadQueued(sess *session, q persist.Queued) {
 		return
 	}
 	d.pid = q.PacketID
+	sess.nextPID = d.pid // go on from the last id given; allocPID skips those in flight
+	if !q.Released && len(sess.inflight) >= s.cfg.MaxInflight {
+		sess.queue = append(sess.queue, d) // beyond the window: never sent
+		sess.queuedBytes += d.size()
+		return
+	}
 	switch {
 	case d.qos == 1:
 		d.state = stateAwaitAck
@@ -165,7 +173,6 @@ func (s *Server) loadQueued(sess *session, q persist.Queued) {
 		s.apply(nil, persist.Dequeue(sess.id, old.seq))
 	}
 	sess.inflight = append(sess.inflight, d)
-	sess.nextPID = d.pid // go on from the last id used; allocPID skips those in flight
 }
 
 // Serve accepts plain MQTT connections on ln until Shutdown, with the

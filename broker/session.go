@@ -82,10 +82,16 @@ func (s *session) deliverLocked(m *Message, qos byte, retain bool, t *ticket) {
 }
 
 // persist records a QoS 1/2 delivery to a persistent session in the store,
-// as part of the publisher's ticket, with its packet id if it has one.
+// as part of the publisher's ticket. The delivery gets its packet id now,
+// if it has none yet, so that the record carries it from the start: after
+// a restart the delivery goes out with the id the client may have seen,
+// and a QoS 2 message is not delivered twice.
 func (s *session) persist(d *delivery, t *ticket) {
 	if !s.persistent || d.qos == 0 || s.srv.store == nil {
 		return
+	}
+	if d.pid == 0 {
+		d.pid = s.allocPID()
 	}
 	d.seq = s.nextSeq
 	s.nextSeq++
@@ -127,28 +133,29 @@ func (s *session) oldestQoS0() int {
 }
 
 // send writes a queued d to the attached client, giving a QoS 1/2 delivery
-// a packet id and a place in the window. A stored delivery's packet id is
-// stored too, so that after a restart it is sent again with that id and
-// DUP set rather than as a new message (MQTT-4.4.0-1): the write is not
-// waited for, it mostly joins the commit of the acknowledgement or the
-// publish that made room in the window. Until it is durable a restart
-// sends the message as new, as before the client saw it.
+// a place in the window. A stored delivery has had its packet id since it
+// was stored; one restored from a store written before ids were stored
+// gets one now, and the id is written without being waited for.
 func (s *session) send(d *delivery) {
 	if d.qos > 0 {
+		unnumbered := d.pid == 0
 		s.take(d)
-		if d.seq != 0 {
+		if unnumbered && d.seq != 0 {
 			s.srv.apply(nil, persist.SetInflight(s.id, d.seq, d.pid, false))
 		}
 	}
 	s.write(d)
 }
 
-// take gives a QoS 1/2 delivery a packet id and a place in the window.
+// take gives a QoS 1/2 delivery a place in the window, and a packet id if
+// it has none.
 func (s *session) take(d *delivery) {
 	if d.qos == 0 {
 		return
 	}
-	d.pid = s.allocPID()
+	if d.pid == 0 {
+		d.pid = s.allocPID()
+	}
 	if d.qos == 1 {
 		d.state = stateAwaitAck
 	} else {
@@ -164,7 +171,10 @@ func (s *session) write(d *delivery) {
 	}
 }
 
-// allocPID returns a packet id no in-flight delivery uses.
+// allocPID returns the next packet id no in-flight delivery uses. Ids go
+// out in turn, and queued deliveries of a persistent session hold theirs
+// too: Validate keeps max_inflight + max_queued_messages below the 65535
+// ids, so the turn never comes back to an id still held.
 func (s *session) allocPID() uint16 {
 	for {
 		s.nextPID++
