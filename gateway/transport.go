@@ -1,0 +1,32 @@
+package gateway
+
+import "errors"
+
+// Addr is a transport's opaque peer address, comparable so that it can key
+// the client table. Each transport defines its own encoding (UDP: the
+// textual host:port of the peer).
+type Addr string
+
+// Transport carries whole MQTT-SN messages between the gateway and its
+// peers. One goroutine calls Receive; Send may be called from any.
+type Transport interface {
+	// Receive reads the next message into buf and returns its length and
+	// sender. A message longer than buf is dropped by the transport and
+	// reported as ErrTooLong, so the caller can count it and go on.
+	Receive(buf []byte) (int, Addr, error)
+	// Send sends one message to a peer.
+	Send(to Addr, msg []byte) error
+	// Broadcast sends one message to every peer that listens (ADVERTISE),
+	// where the transport can; ErrNoBroadcast otherwise.
+	Broadcast(msg []byte) error
+	// Close makes a blocked Receive return net.ErrClosed.
+	Close() error
+	// String names the transport in logs, e.g. "udp [::]:1884".
+	String() string
+}
+
+// Transport errors.
+var (
+	ErrTooLong     = errors.New("gateway: message longer than the receive buffer")
+	ErrNoBroadcast = errors.New("gateway: transport cannot broadcast")
+)
