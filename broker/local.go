@@ -53,7 +53,7 @@ type LocalClient struct {
 	sess   *session
 	gen    uint64
 	who    clientIdentity
-	will   *Message
+	will   atomic.Pointer[Message]
 	handle func(Delivery)
 	closed atomic.Bool
 }
@@ -73,7 +73,8 @@ func (s *Server) Connect(cfg LocalConfig) (*LocalClient, bool, error) {
 		return nil, false, ErrServerClosed
 	}
 	who := clientIdentity{ClientID: cfg.ClientID, Username: cfg.Username, HasUsername: cfg.Username != ""}
-	c := &LocalClient{srv: s, who: who, will: cfg.Will, handle: cfg.OnMessage}
+	c := &LocalClient{srv: s, who: who, handle: cfg.OnMessage}
+	c.will.Store(cfg.Will)
 	if c.handle == nil {
 		c.handle = func(Delivery) {}
 	}
@@ -189,6 +190,10 @@ func (c *LocalClient) Ack(packetID uint16) {
 	c.sess.completeLocal(packetID)
 }
 
+// SetWill replaces the client's will; nil removes it. MQTT-SN clients
+// change their will while connected (WILLTOPICUPD, WILLMSGUPD).
+func (c *LocalClient) SetWill(w *Message) { c.will.Store(w) }
+
 // Disconnect detaches the client. With publishWill its will is published,
 // as for a network client lost without DISCONNECT.
 func (c *LocalClient) Disconnect(publishWill bool) {
@@ -196,10 +201,10 @@ func (c *LocalClient) Disconnect(publishWill bool) {
 		return
 	}
 	c.srv.metrics.clientsConnected.Add(-1)
-	if publishWill && c.will != nil && c.srv.acl.CanPublish(c.who, c.will.Topic) {
+	if will := c.will.Load(); publishWill && will != nil && c.srv.acl.CanPublish(c.who, will.Topic) {
 		sc := scratchPool.Get().(*routeScratch)
 		c.srv.metrics.messagesIn.Add(1)
-		c.srv.route(c.will, nil, sc)
+		c.srv.route(will, nil, sc)
 		scratchPool.Put(sc)
 	}
 	c.srv.release(c.sess, c.gen)

@@ -187,3 +187,16 @@ func TestLocalClientACL(t *testing.T) {
 		t.Error("denied publish not counted")
 	}
 }
+
+func TestLocalClientSetWill(t *testing.T) {
+	s, _ := startBroker(t, Config{}, "")
+	in := newLocalInbox()
+	watcher, _, _ := s.Connect(LocalConfig{ClientID: "watcher", CleanSession: true, OnMessage: in.deliver})
+	watcher.Subscribe(bg(), Subscription{Filter: "status/#"})
+	c, _, _ := s.Connect(LocalConfig{ClientID: "s1", CleanSession: true, Will: &Message{Topic: "status/old", Payload: []byte("x")}})
+	c.SetWill(&Message{Topic: "status/new", Payload: []byte("lost")})
+	c.Disconnect(true)
+	if d := in.wait(t, 1)[0]; d.Message.Topic != "status/new" {
+		t.Fatalf("will on %q, want the updated one", d.Message.Topic)
+	}
+}
