@@ -1,0 +1,280 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/mqttsn"
+)
+
+// Gateway is the MQTT-SN gateway in front of a broker.
+type Gateway struct {
+	cfg    Config
+	broker *broker.Server
+	log    *slog.Logger
+
+	ctx    context.Context // until Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	clients    map[peer]*client   // by where the client talks from
+	byID       map[string]*client // by MQTT-SN client id
+	transports []Transport
+	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
+	anonymous  *broker.LocalClient    // publishes QoS -1 messages
+
+	metrics metrics
+}
+
+// peer is where a client talks from.
+type peer struct {
+	tr   Transport
+	addr Addr
+}
+
+// metrics are the gateway's counters.
+type metrics struct {
+	received, sent     atomic.Int64
+	malformed          atomic.Int64 // datagrams that did not decode
+	unexpected         atomic.Int64 // messages out of place: from unknown peers, in the wrong state
+	oversized          atomic.Int64
+	clientsConnected   atomic.Int64
+	clientsLost        atomic.Int64 // keep-alive, sleep or retransmission gave up
+	droppedSleepBuffer atomic.Int64
+	qosMinus1          atomic.Int64
+}
+
+// Stats is a snapshot of the gateway's counters.
+type Stats struct {
+	Received, Sent, Malformed, Unexpected, Oversized  int64
+	ClientsConnected, ClientsLost, DroppedSleepBuffer int64
+	QoSMinus1                                         int64
+}
+
+// Stats returns the counters.
+func (g *Gateway) Stats() Stats {
+	m := &g.metrics
+	return Stats{Received: m.received.Load(), Sent: m.sent.Load(), Malformed: m.malformed.Load(),
+		Unexpected: m.unexpected.Load(), Oversized: m.oversized.Load(),
+		ClientsConnected: m.clientsConnected.Load(), ClientsLost: m.clientsLost.Load(),
+		DroppedSleepBuffer: m.droppedSleepBuffer.Load(), QoSMinus1: m.qosMinus1.Load()}
+}
+
+// New builds a gateway whose clients become sessions of b.
+func New(cfg Config, b *broker.Server, log *slog.Logger) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	anon, _, err := b.Connect(broker.LocalConfig{ClientID: cfg.ClientIDPrefix + "sngate-gateway-qos-1", CleanSession: true})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: attach to the broker: %w", err)
+	}
+	g.anonymous = anon
+	return g, nil
+}
+
+// Serve reads and handles messages from tr until Shutdown or until tr
+// fails. It returns nil after Shutdown.
+func (g *Gateway) Serve(tr Transport) error {
+	g.mu.Lock()
+	if g.ctx.Err() != nil {
+		g.mu.Unlock()
+		tr.Close()
+		return nil
+	}
+	g.transports = append(g.transports, tr)
+	g.mu.Unlock()
+	if g.cfg.AdvertiseInterval > 0 {
+		g.wg.Add(1)
+		go g.advertise(tr)
+	}
+	buf := make([]byte, mqttsn.MaxMessageLen)
+	for {
+		n, from, err := tr.Receive(buf)
+		if errors.Is(err, ErrTooLong) {
+			g.metrics.oversized.Add(1)
+			continue
+		}
+		if err != nil {
+			if g.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("gateway: %v: %w", tr, err)
+		}
+		g.metrics.received.Add(1)
+		p, err := mqttsn.Decode(buf[:n])
+		if err != nil {
+			g.metrics.malformed.Add(1)
+			g.log.Debug("malformed datagram", "from", from, "err", err)
+			continue
+		}
+		g.handle(peer{tr, from}, p)
+	}
+}
+
+// Shutdown stops serving. Clients are detached from the broker without
+// their wills (the gateway, not the sensors, is going away); persistent
+// sessions stay in the broker.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.cancel()
+	for _, tr := range g.transports {
+		tr.Close()
+	}
+	clients := make([]*client, 0, len(g.clients))
+	for _, c := range g.clients {
+		clients = append(clients, c)
+	}
+	g.mu.Unlock()
+	for _, c := range clients {
+		c.end(false)
+	}
+	g.anonymous.Disconnect(false)
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// handle dispatches one decoded message.
+func (g *Gateway) handle(from peer, p mqttsn.Packet) {
+	switch p := p.(type) {
+	case *mqttsn.SearchGW:
+		g.send(from, &mqttsn.GWInfo{GatewayID: g.cfg.GatewayID})
+		return
+	case *mqttsn.Advertise, *mqttsn.GWInfo:
+		return // another gateway, or a client answering for one
+	case *mqttsn.Connect:
+		g.connect(from, p)
+		return
+	case *mqttsn.Publish:
+		if p.QoS == mqttsn.QoSMinus1 {
+			g.publishQoSMinus1(from, p)
+			return
+		}
+	}
+	g.mu.Lock()
+	c := g.clients[from]
+	g.mu.Unlock()
+	if c == nil {
+		if ping, ok := p.(*mqttsn.Pingreq); ok && ping.ClientID != "" {
+			if c = g.sleeperByID(ping.ClientID); c != nil { // a sleeper waking from a new address
+				g.move(c, from)
+			}
+		}
+	}
+	if c == nil {
+		g.metrics.unexpected.Add(1)
+		g.log.Debug("message from an unknown peer", "from", from.addr, "type", p.Type())
+		if p.Type() != mqttsn.TypeDisconnect {
+			g.send(from, &mqttsn.Disconnect{}) // "connect again" (specification §6.12)
+		}
+		return
+	}
+	c.handle(p)
+}
+
+// send encodes and sends p to a peer.
+func (g *Gateway) send(to peer, p mqttsn.Packet) {
+	b, err := mqttsn.Marshal(p)
+	if err != nil {
+		g.log.Error("cannot encode", "type", p.Type(), "err", err)
+		return
+	}
+	if err := to.tr.Send(to.addr, b); err != nil {
+		g.log.Debug("send failed", "to", to.addr, "err", err)
+		return
+	}
+	g.metrics.sent.Add(1)
+}
+
+// publishQoSMinus1 publishes a "publish without connection" message through
+// the gateway's own broker session (specification §6.8).
+func (g *Gateway) publishQoSMinus1(from peer, p *mqttsn.Publish) {
+	var name string
+	switch p.TopicIDType {
+	case mqttsn.TopicShort:
+		name = mqttsn.ShortTopicName(p.TopicID)
+	case mqttsn.TopicPredefined:
+		name = newPredefined(g.cfg.PredefinedTopics, "").byID[p.TopicID]
+	}
+	if name == "" { // nobody to answer: drop (reference §7, pitfall 8)
+		g.metrics.unexpected.Add(1)
+		return
+	}
+	g.metrics.qosMinus1.Add(1)
+	msg := broker.Message{Topic: name, Payload: append([]byte(nil), p.Data...), Retain: p.Retain}
+	if err := g.anonymous.Publish(g.ctx, msg); err != nil {
+		g.log.Debug("QoS -1 publish failed", "from", from.addr, "err", err)
+	}
+}
+
+func (g *Gateway) sleeperByID(id string) *client {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c := g.byID[id]
+	if c == nil || !c.sleeping() {
+		return nil
+	}
+	return c
+}
+
+// move re-keys a client that talks from a new address.
+func (g *Gateway) move(c *client, to peer) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.clients[c.peer()] == c {
+		delete(g.clients, c.peer())
+	}
+	c.setPeer(to)
+	g.clients[to] = c
+}
+
+// forget removes c from the tables if it is still there.
+func (g *Gateway) forget(c *client) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.clients[c.peer()] == c {
+		delete(g.clients, c.peer())
+	}
+	if g.byID[c.id] == c {
+		delete(g.byID, c.id)
+	}
+}
+
+// advertise broadcasts ADVERTISE every AdvertiseInterval.
+func (g *Gateway) advertise(tr Transport) {
+	defer g.wg.Done()
+	b, _ := mqttsn.Marshal(&mqttsn.Advertise{GatewayID: g.cfg.GatewayID,
+		Duration: uint16(g.cfg.AdvertiseInterval / time.Second)})
+	tick := time.NewTicker(g.cfg.AdvertiseInterval)
+	defer tick.Stop()
+	for {
+		if err := tr.Broadcast(b); err != nil {
+			g.log.Debug("ADVERTISE failed", "transport", tr, "err", err)
+		}
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
