@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/gateway"
 )
 
 // defaultYAML is the built-in configuration. It is the single source of the
@@ -38,6 +39,8 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// Broker is the local MQTT broker core.
 	Broker broker.Config `yaml:"broker"`
+	// Gateway is the MQTT-SN gateway in front of it.
+	Gateway gateway.Config `yaml:"gateway"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -108,6 +111,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, inSection("log", c.Log.Validate())...)
 	errs = append(errs, inSection("broker", c.Broker.Validate())...)
+	errs = append(errs, inSection("gateway", c.Gateway.Validate())...)
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}

@@ -12,7 +12,16 @@ import (
 
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/broker/auth"
+	"github.com/sngate/sngate/gateway"
 )
+
+// defaultGateway is the gateway section default.yaml spells out.
+func defaultGateway() gateway.Config {
+	return gateway.Config{
+		Listen: ":1884", GatewayID: 1, MaxClients: 10000, MaxTopicsPerClient: 256, MaxSleepBuffer: 100,
+		RetryInterval: 10 * time.Second, MaxRetries: 3, PredefinedTopics: []gateway.PredefinedTopic{},
+	}
+}
 
 // defaultBroker is the broker section default.yaml spells out.
 func defaultBroker() broker.Config {
@@ -39,7 +48,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestDefaults(t *testing.T) {
 	c := Defaults()
-	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker()}
+	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway()}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
@@ -54,7 +63,7 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker()}
+	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway()}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}

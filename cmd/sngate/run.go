@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/gateway"
 )
 
 // configFlags are the flags of every command that reads the configuration.
@@ -60,7 +61,13 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	}
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start the broker", "err", err)
-		shutdown(srv, log)
+		shutdown(srv, nil, log)
+		return exitError
+	}
+	gw, err := startGateway(ctx, cfg.Gateway, srv, log.With("part", "gateway"))
+	if err != nil {
+		log.Error("cannot start the MQTT-SN gateway", "err", err)
+		shutdown(srv, nil, log)
 		return exitError
 	}
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
@@ -69,7 +76,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	<-ctx.Done()
 
 	log.Info("sngate stopping", "reason", context.Cause(ctx).Error())
-	if err := shutdown(srv, log); err != nil {
+	if err := shutdown(srv, gw, log); err != nil {
 		return exitError
 	}
 	log.Info("sngate stopped")
@@ -79,9 +86,40 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 // shutdownTimeout bounds a clean stop; systemd's TimeoutStopSec is longer.
 const shutdownTimeout = 10 * time.Second
 
-func shutdown(srv *broker.Server, log *slog.Logger) error {
+// startGateway opens the gateway's UDP transport and serves it.
+func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, log *slog.Logger) (*gateway.Gateway, error) {
+	gw, err := gateway.New(cfg, srv, log)
+	if err != nil {
+		return nil, err
+	}
+	listen := cfg.Listen
+	if listen == "" {
+		listen = gateway.DefaultListen
+	}
+	tr, err := gateway.ListenUDP(ctx, gateway.UDPConfig{Address: listen, Broadcast: cfg.Broadcast})
+	if err != nil {
+		gw.Shutdown(ctx)
+		return nil, err
+	}
+	log.Info("listening", "transport", tr.String())
+	go func() {
+		if err := gw.Serve(tr); err != nil {
+			log.Error("gateway transport stopped", "err", err)
+		}
+	}()
+	return gw, nil
+}
+
+// shutdown stops the gateway (when there is one), then the broker, which
+// makes its store durable.
+func shutdown(srv *broker.Server, gw *gateway.Gateway, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if gw != nil {
+		if err := gw.Shutdown(ctx); err != nil {
+			log.Error("unclean gateway shutdown", "err", err)
+		}
+	}
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Error("unclean broker shutdown", "err", err)
 		return err

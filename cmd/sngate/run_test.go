@@ -53,7 +53,7 @@ func waitFor(t *testing.T, s interface{ String() string }, want string) {
 // so that tests need not have 1883 to themselves; extra is more YAML.
 func anyPortConfig(t *testing.T, extra string) string {
 	t.Helper()
-	return writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:0\n"+extra)
+	return writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:0\ngateway:\n  listen: 127.0.0.1:0\n"+extra)
 }
 
 // skipIfPortBusy skips a test of the built-in defaults when something else,
@@ -71,6 +71,11 @@ func skipIfPortBusy(t *testing.T, addr string) {
 // file, data in ./data of the working directory.
 func TestRunNoConfig(t *testing.T) {
 	skipIfPortBusy(t, "127.0.0.1:1883")
+	if pc, err := net.ListenPacket("udp", ":1884"); err != nil {
+		t.Skipf("UDP :1884 is in use on this machine (%v): the built-in defaults cannot be tested here", err)
+	} else {
+		pc.Close()
+	}
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv(envConfig, "")

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freePorts returns a free loopback TCP port and a free UDP port.
+func freePorts(t *testing.T) (tcp, udp int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return ln.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestEndToEndSensorToMosquittoAndBack runs sngate, then: an MQTT-SN
+// publisher (sngate pub) reaches mosquitto_sub on the broker, and
+// mosquitto_pub reaches an MQTT-SN subscriber (sngate sub). The messages
+// are retained, so neither side has to wait for the other to subscribe.
+func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
+	for _, tool := range []string{"mosquitto_sub", "mosquitto_pub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian package mosquitto-clients)", tool)
+		}
+	}
+	tcpPort, udpPort := freePorts(t)
+	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
+		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+"\n")
+	stderr, stop := startRun(t, "run", "-c", cfg)
+	waitFor(t, stderr, "sngate started")
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Sensor → broker.
+	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/#", "-v", "-C", "1", "-q", "1")
+	var out bytes.Buffer
+	msub.Stdout = &out
+	if err := msub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gw := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(udpPort), "--retry", "500ms"}
+	if code, _, errOut := sngate(t, append(append([]string{"pub"}, gw...), "-t", "sensors/t1", "-q", "1", "-r", "-m", "21.5")...); code != 0 {
+		t.Fatalf("sngate pub: exit %d: %s", code, errOut)
+	}
+	if err := msub.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "sensors/t1 21.5" {
+		t.Fatalf("mosquitto_sub got %q", got)
+	}
+
+	// Broker → sensor.
+	sub := startTool(t, "", append(append([]string{"sub"}, gw...), "-t", "cmd/#", "-q", "1", "-v", "-C", "1")...)
+	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/valve", "-q", "1", "-r", "-m", "open").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if code := sub.wait(t); code != 0 {
+		t.Fatalf("sngate sub: exit %d: %s", code, sub.err.String())
+	}
+	if got := sub.out.String(); got != "cmd/valve open\n" {
+		t.Fatalf("sngate sub printed %q", got)
+	}
+}
