@@ -15,7 +15,7 @@ import (
 const waitTime = 5 * time.Second
 
 // startGateway runs a broker and a gateway in front of it on a free
-// loopback UDP port.
+// loopback UDP port (cfg.Listen, if set, says which).
 func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
 	t.Helper()
 	b, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
@@ -26,7 +26,11 @@ func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: "127.0.0.1:0"})
+	listen := cfg.Listen
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	tr, err := ListenUDP(context.Background(), UDPConfig{Address: listen})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,311 @@
+package gateway
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/mqttsn"
+)
+
+// raw is a scripted MQTT-SN client on a UDP socket: it sends exactly what a
+// test says and shows exactly what the gateway sends, lost packets included.
+type raw struct {
+	t    *testing.T
+	conn *net.UDPConn
+}
+
+func dialRaw(t *testing.T, addr string) *raw {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.DialUDP("udp", nil, ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &raw{t: t, conn: conn}
+}
+
+func (r *raw) send(p mqttsn.Packet) {
+	r.t.Helper()
+	b, err := mqttsn.Marshal(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := r.conn.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *raw) recv() mqttsn.Packet {
+	r.t.Helper()
+	buf := make([]byte, 1024)
+	_ = r.conn.SetReadDeadline(time.Now().Add(waitTime))
+	n, err := r.conn.Read(buf)
+	if err != nil {
+		r.t.Fatalf("read: %v", err)
+	}
+	p, err := mqttsn.Decode(buf[:n])
+	if err != nil {
+		r.t.Fatalf("gateway sent % X: %v", buf[:n], err)
+	}
+	return p
+}
+
+func expectSN[T mqttsn.Packet](r *raw) T {
+	r.t.Helper()
+	p := r.recv()
+	v, ok := p.(T)
+	if !ok {
+		var want T
+		r.t.Fatalf("got %T %+v, want %T", p, p, want)
+	}
+	return v
+}
+
+func (r *raw) connect(id string, keepAlive uint16) {
+	r.t.Helper()
+	r.send(&mqttsn.Connect{ClientID: id, CleanSession: true, KeepAlive: keepAlive})
+	if ack := expectSN[*mqttsn.Connack](r); ack.ReturnCode != mqttsn.Accepted {
+		r.t.Fatalf("CONNACK %v", ack.ReturnCode)
+	}
+}
+
+func publishFromBroker(t *testing.T, b *broker.Server, topic, payload string, qos byte) {
+	t.Helper()
+	pub, _, err := b.Connect(broker.LocalConfig{ClientID: "app-" + topic + payload, CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Disconnect(false)
+	if err := pub.Publish(bg(), broker.Message{Topic: topic, Payload: []byte(payload), QoS: qos}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDownstreamQoS2WithLostPacketsIsExactlyOnce(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	r := dialRaw(t, addr)
+	r.connect("q2", 60)
+	r.send(&mqttsn.Subscribe{QoS: 2, MsgID: 1, TopicName: "x/y"})
+	sub := expectSN[*mqttsn.Suback](r)
+	if sub.ReturnCode != mqttsn.Accepted || sub.QoS != 2 || sub.TopicID == 0 {
+		t.Fatalf("SUBACK %+v", sub)
+	}
+	publishFromBroker(t, b, "x/y", "once", 2)
+
+	first := expectSN[*mqttsn.Publish](r) // "lost": not answered
+	again := expectSN[*mqttsn.Publish](r) // resent after Tretry
+	if first.DUP || !again.DUP || again.MsgID != first.MsgID || again.TopicID != sub.TopicID || string(again.Data) != "once" {
+		t.Fatalf("PUBLISH %+v then %+v", first, again)
+	}
+	r.send(&mqttsn.Pubrec{MsgID: first.MsgID})
+	rel := expectSN[*mqttsn.Pubrel](r) // lost
+	rel2 := expectSN[*mqttsn.Pubrel](r)
+	if rel.MsgID != first.MsgID || rel2.MsgID != first.MsgID {
+		t.Fatalf("PUBREL %+v, %+v", rel, rel2)
+	}
+	r.send(&mqttsn.Pubcomp{MsgID: first.MsgID})
+	r.send(&mqttsn.Pingreq{})
+	if p := r.recv(); p.Type() != mqttsn.TypePingresp {
+		t.Fatalf("after PUBCOMP: %T %+v, want only PINGRESP", p, p)
+	}
+}
+
+func TestUpstreamQoS2ResentPublishIsDeliveredOnce(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	col := brokerSubscriber(t, b, "#")
+	r := dialRaw(t, addr)
+	r.connect("up2", 60)
+	r.send(&mqttsn.Register{MsgID: 1, TopicName: "up/q2"})
+	reg := expectSN[*mqttsn.Regack](r)
+	pub := &mqttsn.Publish{QoS: 2, TopicID: reg.TopicID, MsgID: 7, Data: []byte("one")}
+	r.send(pub)
+	expectSN[*mqttsn.Pubrec](r)
+	pub.DUP = true
+	r.send(pub) // our PUBREC "was lost"
+	expectSN[*mqttsn.Pubrec](r)
+	r.send(&mqttsn.Pubrel{MsgID: 7})
+	expectSN[*mqttsn.Pubcomp](r)
+	col.wait(t, 1)
+	time.Sleep(50 * time.Millisecond)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if len(col.got) != 1 {
+		t.Fatalf("broker got %q, want one message", col.got)
+	}
+}
+
+func TestSilentClientIsLostAfterRetriesAndItsWillPublished(t *testing.T) {
+	g, b, addr := startGateway(t, Config{MaxRetries: 2})
+	col := brokerSubscriber(t, b, "status/#")
+	r := dialRaw(t, addr)
+	r.send(&mqttsn.Connect{ClientID: "mute", CleanSession: true, KeepAlive: 600, Will: true})
+	expectSN[*mqttsn.WillTopicReq](r)
+	r.send(&mqttsn.WillTopic{Topic: "status/mute"})
+	expectSN[*mqttsn.WillMsgReq](r)
+	r.send(&mqttsn.WillMsg{Message: []byte("gone")})
+	expectSN[*mqttsn.Connack](r)
+	r.send(&mqttsn.Subscribe{QoS: 1, MsgID: 1, TopicName: "cmd"})
+	expectSN[*mqttsn.Suback](r)
+	publishFromBroker(t, b, "cmd", "go", 1)
+	for range 3 { // the first try and two resends, none answered
+		expectSN[*mqttsn.Publish](r)
+	}
+	if got := col.wait(t, 1); got[0] != "status/mute gone" {
+		t.Fatalf("got %q", got)
+	}
+	if g.Stats().ClientsLost != 1 {
+		t.Errorf("stats %+v", g.Stats())
+	}
+}
+
+func TestOversleepingClientIsLost(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	col := brokerSubscriber(t, b, "status/#")
+	c := snClient(t, addr, mqttsnWill("s7", "status/s7"))
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sleep(bg(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// It never wakes: lost after the sleep time and its tolerance.
+	if got := col.wait(t, 1); got[0] != "status/s7 lost" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func mqttsnWill(id, topic string) mqttsn.ClientConfig {
+	return mqttsn.ClientConfig{ClientID: id, CleanSession: true, KeepAlive: time.Minute,
+		Will: &mqttsn.Will{Topic: topic, Message: []byte("lost")}}
+}
+
+func TestClientTakesItsSessionOverFromANewAddress(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	old := dialRaw(t, addr)
+	old.connect("roamer", 60)
+	old.send(&mqttsn.Subscribe{MsgID: 1, TopicName: "r"})
+	expectSN[*mqttsn.Suback](old)
+
+	moved := dialRaw(t, addr) // another source port: a rebooted or roaming device
+	moved.connect("roamer", 60)
+	moved.send(&mqttsn.Subscribe{MsgID: 1, TopicName: "r"})
+	sub := expectSN[*mqttsn.Suback](moved)
+	publishFromBroker(t, b, "r", "here", 0)
+	if p := expectSN[*mqttsn.Publish](moved); string(p.Data) != "here" || p.TopicID != sub.TopicID {
+		t.Fatalf("PUBLISH %+v", p)
+	}
+	// The old address is no client any more.
+	old.send(&mqttsn.Pingreq{})
+	if p := old.recv(); p.Type() != mqttsn.TypeDisconnect {
+		t.Fatalf("old address got %T, want DISCONNECT", p)
+	}
+}
+
+func TestUnknownTopicIDGetsPubackInvalid(t *testing.T) {
+	_, _, addr := startGateway(t, Config{})
+	r := dialRaw(t, addr)
+	r.connect("u", 60)
+	r.send(&mqttsn.Publish{QoS: 1, TopicID: 42, MsgID: 3, Data: []byte("?")})
+	ack := expectSN[*mqttsn.Puback](r)
+	if ack.ReturnCode != mqttsn.RejectedInvalidID || ack.TopicID != 42 || ack.MsgID != 3 {
+		t.Fatalf("PUBACK %+v", ack)
+	}
+	r.send(&mqttsn.Publish{QoS: 1, TopicIDType: mqttsn.TopicPredefined, TopicID: 9, MsgID: 4})
+	if ack := expectSN[*mqttsn.Puback](r); ack.ReturnCode != mqttsn.RejectedInvalidID {
+		t.Fatalf("unknown predefined id: PUBACK %+v", ack)
+	}
+}
+
+func TestClientRejectingAnIDGetsItRegisteredAgain(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	r := dialRaw(t, addr)
+	r.connect("forgetful", 60)
+	r.send(&mqttsn.Subscribe{QoS: 1, MsgID: 1, TopicName: "w/#"})
+	expectSN[*mqttsn.Suback](r)
+	publishFromBroker(t, b, "w/1", "a", 1)
+	reg := expectSN[*mqttsn.Register](r)
+	r.send(&mqttsn.Regack{TopicID: reg.TopicID, MsgID: reg.MsgID})
+	pub := expectSN[*mqttsn.Publish](r)
+	// The client lost the id (it rebooted): PUBACK "invalid topic id".
+	r.send(&mqttsn.Puback{TopicID: pub.TopicID, MsgID: pub.MsgID, ReturnCode: mqttsn.RejectedInvalidID})
+	reg2 := expectSN[*mqttsn.Register](r)
+	if reg2.TopicName != "w/1" {
+		t.Fatalf("REGISTER %+v", reg2)
+	}
+	r.send(&mqttsn.Regack{TopicID: reg2.TopicID, MsgID: reg2.MsgID})
+	if p := expectSN[*mqttsn.Publish](r); string(p.Data) != "a" || p.TopicID != reg2.TopicID {
+		t.Fatalf("resent PUBLISH %+v", p)
+	}
+}
+
+func TestPredefinedTopicsPerClient(t *testing.T) {
+	_, b, addr := startGateway(t, Config{PredefinedTopics: []PredefinedTopic{
+		{ID: 1, Topic: "all/one"}, {ClientID: "special", ID: 1, Topic: "special/one"},
+	}})
+	col := brokerSubscriber(t, b, "#")
+	for _, id := range []string{"plain", "special"} {
+		r := dialRaw(t, addr)
+		r.connect(id, 60)
+		r.send(&mqttsn.Publish{QoS: 1, TopicIDType: mqttsn.TopicPredefined, TopicID: 1, MsgID: 1, Data: []byte(id)})
+		expectSN[*mqttsn.Puback](r)
+	}
+	got := col.wait(t, 2)
+	if got[0] != "all/one plain" || got[1] != "special/one special" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestUnknownPeerIsToldToConnect(t *testing.T) {
+	g, _, addr := startGateway(t, Config{})
+	r := dialRaw(t, addr)
+	r.send(&mqttsn.Publish{QoS: 1, TopicID: 1, MsgID: 1})
+	expectSN[*mqttsn.Disconnect](r)
+	if g.Stats().Unexpected == 0 {
+		t.Error("not counted")
+	}
+}
+
+func TestMaxClientsCongestion(t *testing.T) {
+	_, _, addr := startGateway(t, Config{MaxClients: 1})
+	dialRaw(t, addr).connect("first", 60)
+	r := dialRaw(t, addr)
+	r.send(&mqttsn.Connect{ClientID: "second", CleanSession: true, KeepAlive: 60})
+	if ack := expectSN[*mqttsn.Connack](r); ack.ReturnCode != mqttsn.RejectedCongestion {
+		t.Fatalf("CONNACK %v, want congestion", ack.ReturnCode)
+	}
+}
+
+func TestSearchGWAnsweredWithGWInfo(t *testing.T) {
+	_, _, addr := startGateway(t, Config{GatewayID: 9})
+	r := dialRaw(t, addr)
+	r.send(&mqttsn.SearchGW{Radius: 1})
+	if gi := expectSN[*mqttsn.GWInfo](r); gi.GatewayID != 9 {
+		t.Fatalf("GWINFO %+v", gi)
+	}
+}
+
+func TestIPv6Client(t *testing.T) {
+	if pc, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		pc.Close()
+	}
+	_, b, addr := startGateway(t, Config{Listen: "[::1]:0"})
+	col := brokerSubscriber(t, b, "#")
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "v6", CleanSession: true})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(bg(), mqttsn.TopicName("six/one"), []byte("::1"), 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := col.wait(t, 1); got[0] != "six/one ::1" {
+		t.Fatalf("got %q", got)
+	}
+}
