@@ -30,6 +30,9 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	cf.register(fs)
 	var dataDir string
 	fs.stringVar(&dataDir, "data-dir", "", "", "keep data in `DIR`, overriding data_dir from the config")
+	var logFormat, logLevel string
+	fs.stringVar(&logFormat, "log-format", "", "", "log as `FORMAT` (text or json), overriding log.format")
+	fs.stringVar(&logLevel, "log-level", "", "", "log from `LEVEL` up (debug, info, warn, error), overriding log.level")
 	if code, ok := parse(fs, args, s); !ok {
 		return code
 	}
@@ -38,6 +41,14 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	}
 
 	var overrides []override
+	if isSet(fs, "log-format") {
+		overrides = append(overrides, override{flag: "--log-format", key: "log.format",
+			set: func(c *Config) { c.Log.Format = logFormat }})
+	}
+	if isSet(fs, "log-level") {
+		overrides = append(overrides, override{flag: "--log-level", key: "log.level",
+			set: func(c *Config) { c.Log.Level = logLevel }})
+	}
 	if isSet(fs, "data-dir") {
 		overrides = append(overrides, override{flag: "--data-dir", key: "data_dir",
 			set: func(c *Config) { c.DataDir = dataDir }})

@@ -269,3 +269,32 @@ func TestBinary(t *testing.T) {
 		})
 	}
 }
+
+func TestRunLogFlags(t *testing.T) {
+	stderr, stop := startRun(t, "run", "-c", anyPortConfig(t, "data_dir: "+t.TempDir()+"\n"), "--log-format", "json", "--log-level", "debug")
+	waitFor(t, stderr, `"msg":"sngate started"`)
+	stop()
+	if !strings.Contains(stderr.String(), `"level":"DEBUG"`) && !strings.Contains(stderr.String(), `"level":"INFO"`) {
+		t.Errorf("not JSON: %s", stderr)
+	}
+	code, _, errOut := sngate(t, "run", "--log-format", "yaml")
+	if code != 1 || !strings.HasPrefix(errOut, "--log-format: ") || !strings.Contains(errOut, `"yaml" is not one of text, json`) {
+		t.Errorf("bad --log-format: code %d, %q", code, errOut)
+	}
+}
+
+// TestExampleConfigIsTheDefaults: sngate.example.yaml, the documented
+// example at the top of the repository, is exactly the built-in defaults,
+// so it cannot drift from them.
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	example, err := os.ReadFile("../../sngate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(example) != string(defaultYAML) {
+		t.Error("sngate.example.yaml differs from cmd/sngate/default.yaml: copy it over (cp cmd/sngate/default.yaml sngate.example.yaml)")
+	}
+	if _, err := loadConfig("../../sngate.example.yaml"); err != nil {
+		t.Errorf("the example does not load: %v", err)
+	}
+}
