@@ -104,6 +104,16 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Storage is the broker's database, for the gateway to keep its own state
+// of persistent sessions beside the broker's; nil for an in-memory broker.
+// The broker owns it: Shutdown closes it.
+func (s *Server) Storage() *storage.DB {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.DB()
+}
+
 // load restores the persistent sessions and retained messages.
 func (s *Server) load() error {
 	st, err := s.store.Load()

@@ -143,6 +143,7 @@ func (c *client) end(publishWill bool) {
 	}
 	bc := c.bc
 	c.state = stGone
+	c.persistLocked() // no longer asleep
 	if c.timer != nil {
 		c.timer.Stop()
 	}

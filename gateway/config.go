@@ -24,6 +24,12 @@ type Config struct {
 	RetryInterval      time.Duration `yaml:"retry_interval"`   // Tretry
 	MaxRetries         int           `yaml:"max_retries"`      // Nretry
 
+	// PacketsPerSecond limits the datagrams taken from each source address
+	// (a forwarder counts as one), in bursts of twice as many; the excess
+	// is dropped before it is decoded. nil: DefaultPacketsPerSecond; 0: no
+	// limit.
+	PacketsPerSecond *int `yaml:"packets_per_second"`
+
 	PredefinedTopics []PredefinedTopic `yaml:"predefined_topics"`
 }
 
@@ -44,6 +50,7 @@ const (
 	DefaultMaxSleepBuffer     = 100
 	DefaultRetryInterval      = 10 * time.Second
 	DefaultMaxRetries         = 3
+	DefaultPacketsPerSecond   = 100
 )
 
 func (c Config) withDefaults() Config {
@@ -68,7 +75,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxRetries == 0 {
 		c.MaxRetries = DefaultMaxRetries
 	}
+	if c.PacketsPerSecond == nil {
+		c.PacketsPerSecond = new(DefaultPacketsPerSecond)
+	}
 	return c
+}
+
+// packetsPerSecond is the per-address limit; 0: none.
+func (c *Config) packetsPerSecond() int {
+	if c.PacketsPerSecond == nil {
+		return DefaultPacketsPerSecond
+	}
+	return *c.PacketsPerSecond
 }
 
 // FieldError is a configuration error about one key below the gateway
@@ -116,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTopicsPerClient > 0xFFFE {
 		bad("max_topics_per_client", "%d is more than there are topic ids (65534)", c.MaxTopicsPerClient)
+	}
+	if c.PacketsPerSecond != nil && *c.PacketsPerSecond < 0 {
+		bad("packets_per_second", "%d must not be negative (0 = no limit)", *c.PacketsPerSecond)
 	}
 	if c.RetryInterval < 0 {
 		bad("retry_interval", "%v must not be negative", c.RetryInterval)

@@ -22,6 +22,7 @@ func (g *Gateway) connect(from peer, p *mqttsn.Connect) {
 		g.move(old, from)
 		old.mu.Lock()
 		old.state = stActive
+		old.persistLocked() // no longer asleep
 		old.keepAlive = secs(p.KeepAlive)
 		old.superviseLocked()
 		old.sendLocked(&mqttsn.Connack{ReturnCode: mqttsn.Accepted})
@@ -87,6 +88,7 @@ func (c *client) attach() {
 	}
 	c.bc = bc
 	c.state = stActive
+	c.persistLocked() // no longer asleep, if it was before a restart
 	c.g.metrics.clientsConnected.Add(1)
 	c.superviseLocked()
 	c.sendLocked(&mqttsn.Connack{ReturnCode: mqttsn.Accepted})
@@ -171,6 +173,9 @@ func (g *Gateway) takeTopics(id string, clean bool) *topicTable {
 	t := g.saved[id]
 	delete(g.saved, id)
 	if t == nil || clean {
+		if t != nil {
+			g.dropRecordLocked(id, t) // the session is cleaned: persist.go
+		}
 		t = newTopicTable(g.cfg.MaxTopicsPerClient)
 	}
 	return t

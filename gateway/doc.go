@@ -22,6 +22,10 @@
 //     in flight per direction, retransmission under Tretry/Nretry, the
 //     keep-alive and sleep timers, and the buffer of a sleeping client.
 //
-// Work in progress: this package holds the transport layer and the
-// configuration; the client state machines follow.
+// Files: transport.go and udp.go (transports), gateway.go (the read loop,
+// dispatch, the client table, forwarders), ratelimit.go (per-address
+// limits), connect.go (CONNECT and wills), inbound.go (what clients send),
+// outbound.go (what the broker delivers: REGISTER before PUBLISH, one in
+// flight, retransmission), topics.go (topic-id tables), persist.go
+// (persistent MQTT-SN sessions across restarts), config.go.
 package gateway

@@ -34,11 +34,25 @@ type Gateway struct {
 	metrics metrics
 }
 
-// peer is where a client talks from.
+// peer is where a client talks from: a transport address, or a node behind
+// a forwarder at that address (specification §5.5). Messages to a node go
+// to the forwarder, encapsulated with the node's id.
 type peer struct {
 	tr   Transport
 	addr Addr
+	fwd  bool   // behind a forwarder: node is the Wireless Node Id
+	node string // the node id's bytes, opaque
 }
+
+func (p peer) String() string {
+	if !p.fwd {
+		return string(p.addr)
+	}
+	return fmt.Sprintf("%s node %X", p.addr, p.node)
+}
+
+// LogValue logs a peer as its String, with any slog handler.
+func (p peer) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // metrics are the gateway's counters.
 type metrics struct {
@@ -46,6 +60,7 @@ type metrics struct {
 	malformed          atomic.Int64 // datagrams that did not decode
 	unexpected         atomic.Int64 // messages out of place: from unknown peers, in the wrong state
 	oversized          atomic.Int64
+	rateLimited        atomic.Int64 // dropped by the per-address limit
 	clientsConnected   atomic.Int64
 	clientsLost        atomic.Int64 // keep-alive, sleep or retransmission gave up
 	droppedSleepBuffer atomic.Int64
@@ -57,6 +72,7 @@ type Stats struct {
 	Received, Sent, Malformed, Unexpected, Oversized  int64
 	ClientsConnected, ClientsLost, DroppedSleepBuffer int64
 	QoSMinus1                                         int64
+	RateLimited                                       int64 // datagrams dropped by packets_per_second
 }
 
 // Stats returns the counters.
@@ -65,7 +81,8 @@ func (g *Gateway) Stats() Stats {
 	return Stats{Received: m.received.Load(), Sent: m.sent.Load(), Malformed: m.malformed.Load(),
 		Unexpected: m.unexpected.Load(), Oversized: m.oversized.Load(),
 		ClientsConnected: m.clientsConnected.Load(), ClientsLost: m.clientsLost.Load(),
-		DroppedSleepBuffer: m.droppedSleepBuffer.Load(), QoSMinus1: m.qosMinus1.Load()}
+		DroppedSleepBuffer: m.droppedSleepBuffer.Load(), QoSMinus1: m.qosMinus1.Load(),
+		RateLimited: m.rateLimited.Load()}
 }
 
 // New builds a gateway whose clients become sessions of b.
@@ -79,6 +96,9 @@ func New(cfg Config, b *broker.Server, log *slog.Logger) (*Gateway, error) {
 	}
 	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	if err := g.loadSessions(); err != nil { // persist.go
+		return nil, err
+	}
 	anon, _, err := b.Connect(broker.LocalConfig{ClientID: cfg.ClientIDPrefix + "sngate-gateway-qos-1", CleanSession: true})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: attach to the broker: %w", err)
@@ -102,27 +122,52 @@ func (g *Gateway) Serve(tr Transport) error {
 		g.wg.Add(1)
 		go g.advertise(tr)
 	}
+	// Bad input is dropped here, before any client state is touched; the
+	// limiter and the log throttles belong to this loop alone.
+	var (
+		limit                               = newLimiter(g.cfg.packetsPerSecond(), time.Now())
+		logLimited, logMalformed, logTooBig logThrottle
+	)
 	buf := make([]byte, mqttsn.MaxMessageLen)
 	for {
 		n, from, err := tr.Receive(buf)
-		if errors.Is(err, ErrTooLong) {
-			g.metrics.oversized.Add(1)
-			continue
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrTooLong) {
 			if g.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
 			return fmt.Errorf("gateway: %v: %w", tr, err)
 		}
+		now := time.Now()
+		if !limit.allow(from, now) {
+			g.metrics.rateLimited.Add(1)
+			if n, ok := logLimited.tick(now); ok {
+				g.log.Warn("RATE-LIMITED: datagrams dropped", "transport", tr, "from", from,
+					"packets_per_second", g.cfg.packetsPerSecond(), "dropped", n)
+			}
+			continue
+		}
+		if err != nil { // ErrTooLong
+			g.metrics.oversized.Add(1)
+			if n, ok := logTooBig.tick(now); ok {
+				g.log.Info("oversized datagrams dropped", "transport", tr, "from", from, "dropped", n)
+			}
+			continue
+		}
 		g.metrics.received.Add(1)
 		p, err := mqttsn.Decode(buf[:n])
 		if err != nil {
 			g.metrics.malformed.Add(1)
-			g.log.Debug("malformed datagram", "from", from, "err", err)
+			if n, ok := logMalformed.tick(now); ok {
+				g.log.Info("malformed datagrams dropped", "transport", tr, "from", from, "err", err, "dropped", n)
+			}
 			continue
 		}
-		g.handle(peer{tr, from}, p)
+		at := peer{tr: tr, addr: from}
+		if e, ok := p.(*mqttsn.Encapsulated); ok {
+			// From a forwarder: the client is the node behind it.
+			at.fwd, at.node, p = true, string(e.NodeID), e.Message
+		}
+		g.handle(at, p)
 	}
 }
 
@@ -183,7 +228,7 @@ func (g *Gateway) handle(from peer, p mqttsn.Packet) {
 	}
 	if c == nil {
 		g.metrics.unexpected.Add(1)
-		g.log.Debug("message from an unknown peer", "from", from.addr, "type", p.Type())
+		g.log.Debug("message from an unknown peer", "from", from, "type", p.Type())
 		if p.Type() != mqttsn.TypeDisconnect {
 			g.send(from, &mqttsn.Disconnect{}) // "connect again" (specification §6.12)
 		}
@@ -192,15 +237,19 @@ func (g *Gateway) handle(from peer, p mqttsn.Packet) {
 	c.handle(p)
 }
 
-// send encodes and sends p to a peer.
+// send encodes and sends p to a peer; to a node behind a forwarder, p goes
+// encapsulated with the node's id.
 func (g *Gateway) send(to peer, p mqttsn.Packet) {
+	if to.fwd {
+		p = &mqttsn.Encapsulated{NodeID: []byte(to.node), Message: p}
+	}
 	b, err := mqttsn.Marshal(p)
 	if err != nil {
 		g.log.Error("cannot encode", "type", p.Type(), "err", err)
 		return
 	}
 	if err := to.tr.Send(to.addr, b); err != nil {
-		g.log.Debug("send failed", "to", to.addr, "err", err)
+		g.log.Debug("send failed", "to", to, "err", err)
 		return
 	}
 	g.metrics.sent.Add(1)
@@ -223,15 +272,19 @@ func (g *Gateway) publishQoSMinus1(from peer, p *mqttsn.Publish) {
 	g.metrics.qosMinus1.Add(1)
 	msg := broker.Message{Topic: name, Payload: append([]byte(nil), p.Data...), Retain: p.Retain}
 	if err := g.anonymous.Publish(g.ctx, msg); err != nil {
-		g.log.Debug("QoS -1 publish failed", "from", from.addr, "err", err)
+		g.log.Debug("QoS -1 publish failed", "from", from, "err", err)
 	}
 }
 
 func (g *Gateway) sleeperByID(id string) *client {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	c := g.byID[id]
-	if c == nil || !c.sleeping() {
+	if c == nil {
+		g.mu.Unlock()
+		return g.wakeStored(id) // asleep when the gateway stopped: persist.go
+	}
+	defer g.mu.Unlock()
+	if !c.sleeping() {
 		return nil
 	}
 	return c

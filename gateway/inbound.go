@@ -92,6 +92,7 @@ func (c *client) onDisconnect(p *mqttsn.Disconnect) {
 		c.state = stAsleep
 		c.sleepFor = secs(p.Duration)
 		c.superviseLocked()
+		c.persistLocked()
 		c.sendLocked(&mqttsn.Disconnect{}) // never with a duration (§7 pitfall 10)
 		c.mu.Unlock()
 		return
@@ -109,6 +110,7 @@ func (c *client) onRegister(p *mqttsn.Register) {
 	if !ok {
 		rc = mqttsn.RejectedCongestion // the client's table is full
 	}
+	c.persistLocked() // not waited for: see persist.go
 	c.sendLocked(&mqttsn.Regack{TopicID: id, MsgID: p.MsgID, ReturnCode: rc})
 }
 
@@ -203,6 +205,7 @@ func (c *client) onSubscribe(p *mqttsn.Subscribe) {
 				return
 			}
 			topicID = id
+			c.persistLocked()
 		}
 	}
 	c.holding++ // retained messages come during Subscribe: they wait for SUBACK

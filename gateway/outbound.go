@@ -56,6 +56,7 @@ func (c *client) sendNextLocked() {
 				c.dropHeadLocked()
 				continue
 			}
+			c.persistLocked()
 			c.startLocked(d, &mqttsn.Register{TopicID: tid, MsgID: c.msgID(), TopicName: d.Message.Topic})
 			return
 		}
@@ -199,6 +200,7 @@ func (c *client) onAnswer(p mqttsn.Packet) {
 	if c.out == nil && c.retry != nil {
 		c.retry.Stop()
 	}
+	c.persistLocked() // an id forgotten above
 	bc := c.bc
 	c.mu.Unlock()
 	if ackBroker != 0 {

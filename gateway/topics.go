@@ -8,6 +8,9 @@ type topicTable struct {
 	byID   map[uint16]string
 	next   uint16
 	max    int
+
+	gen  uint64    // counts changes, for persist.go
+	disk diskState // what the stored record of a persistent session says
 }
 
 func newTopicTable(max int) *topicTable {
@@ -34,6 +37,7 @@ func (t *topicTable) idFor(name string) (uint16, bool) {
 	}
 	t.byName[name] = t.next
 	t.byID[t.next] = name
+	t.gen++
 	return t.next, true
 }
 
@@ -51,5 +55,6 @@ func (t *topicTable) forget(id uint16) {
 	if name, ok := t.byID[id]; ok {
 		delete(t.byID, id)
 		delete(t.byName, name)
+		t.gen++
 	}
 }

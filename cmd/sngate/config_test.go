@@ -20,6 +20,7 @@ func defaultGateway() gateway.Config {
 	return gateway.Config{
 		Listen: ":1884", GatewayID: 1, MaxClients: 10000, MaxTopicsPerClient: 256, MaxSleepBuffer: 100,
 		RetryInterval: 10 * time.Second, MaxRetries: 3, PredefinedTopics: []gateway.PredefinedTopic{},
+		PacketsPerSecond: new(100),
 	}
 }
 
