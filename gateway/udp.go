@@ -17,7 +17,15 @@ type UDPConfig struct {
 	// Broadcast is where ADVERTISE goes, e.g. "255.255.255.255:1884" or a
 	// multicast group such as "225.1.1.1:1883"; empty: no broadcasts.
 	Broadcast string
+	// ReadBuffer is the socket's receive buffer in bytes; 0 means
+	// DefaultReadBuffer. The kernel's default (about 200 KiB) overflows
+	// when a thousand sensors answer one fan-out at once, and every lost
+	// answer costs a Tretry.
+	ReadBuffer int
 }
+
+// DefaultReadBuffer is the receive buffer a UDP transport asks for.
+const DefaultReadBuffer = 4 << 20
 
 // UDPTransport is the MQTT-SN transport over UDP (IPv4 and IPv6).
 type UDPTransport struct {
@@ -48,6 +56,11 @@ func ListenUDP(ctx context.Context, cfg UDPConfig) (*UDPTransport, error) {
 		return nil, fmt.Errorf("listen udp %s: %w", cfg.Address, err)
 	}
 	t.conn = pc.(*net.UDPConn)
+	size := cfg.ReadBuffer
+	if size <= 0 {
+		size = DefaultReadBuffer
+	}
+	t.setReadBuffer(size)
 	return t, nil
 }
 
@@ -109,3 +122,18 @@ func (t *UDPTransport) LocalAddr() netip.AddrPort {
 }
 
 func (t *UDPTransport) String() string { return "udp " + t.conn.LocalAddr().String() }
+
+// setReadBuffer sizes the receive buffer: beyond the system's rmem_max when
+// running as root (SO_RCVBUFFORCE), else as far as rmem_max allows.
+func (t *UDPTransport) setReadBuffer(size int) {
+	if rc, err := t.conn.SyscallConn(); err == nil {
+		var serr error
+		_ = rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, size)
+		})
+		if serr == nil {
+			return
+		}
+	}
+	_ = t.conn.SetReadBuffer(size)
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,4 +132,18 @@ func TestUDPBadAddresses(t *testing.T) {
 	if err := listenUDP(t, UDPConfig{Address: "127.0.0.1:0"}).Send("not an address", []byte{2, 0x17}); err == nil {
 		t.Error("Send to a bad address succeeded")
 	}
+}
+
+func TestUDPReadBufferIsEnlarged(t *testing.T) {
+	tr := listenUDP(t, UDPConfig{Address: "127.0.0.1:0"})
+	rc, err := tr.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	rc.Control(func(fd uintptr) { size, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) })
+	if size < 1<<20 && os.Geteuid() == 0 {
+		t.Errorf("receive buffer %d bytes, want at least 1 MiB as root", size)
+	}
+	t.Logf("receive buffer: %d bytes", size)
 }
