@@ -20,6 +20,8 @@ var benchCommands = []struct {
 }{
 	{"mqtt", "measure throughput, latency and loss between publishers and subscribers", cmdBenchMQTT},
 	{"idle", "measure a broker's memory per idle client", cmdBenchIdle},
+	{"sn", "measure throughput, latency and loss through an MQTT-SN gateway", cmdBenchSN},
+	{"sn-idle", "measure an MQTT-SN gateway's memory per idle client", cmdBenchSNIdle},
 }
 
 func cmdBench(ctx context.Context, args []string, s streams) int {
@@ -31,9 +33,9 @@ func cmdBench(ctx context.Context, args []string, s streams) int {
 		}
 	}
 	usage := func(w io.Writer) {
-		fmt.Fprint(w, "Usage: sngate bench COMMAND [flags]\n\nMeasure an MQTT broker (sngate's or any other) on this machine.\n\nCommands:\n")
+		fmt.Fprint(w, "Usage: sngate bench COMMAND [flags]\n\nMeasure an MQTT broker or an MQTT-SN gateway (sngate's or any other) on\nthis machine.\n\nCommands:\n")
 		for _, c := range benchCommands {
-			fmt.Fprintf(w, "  %-5s  %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-7s  %s\n", c.name, c.summary)
 		}
 		fmt.Fprint(w, "\n'sngate bench COMMAND --help' shows a command's flags.\n")
 	}
@@ -42,7 +44,7 @@ func cmdBench(ctx context.Context, args []string, s streams) int {
 		usage(s.out)
 		return exitOK
 	case len(args) == 0:
-		fmt.Fprintln(s.err, "sngate bench: give a command: mqtt or idle")
+		fmt.Fprintln(s.err, "sngate bench: give a command: mqtt, idle, sn or sn-idle")
 	default:
 		fmt.Fprintf(s.err, "sngate bench: unknown command %q\n", args[0])
 	}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/sngate/sngate/internal/mqttload"
+	"github.com/sngate/sngate/internal/snload"
+)
+
+// hostPort checks a --flag HOST:PORT value.
+func hostPort(flag, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return fmt.Errorf("--%s %q is not HOST:PORT", flag, v)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("--%s %q: %q is not a port", flag, v, port)
+	}
+	return nil
+}
+
+const rateLimitHint = "a gateway's per-address limit (sngate: gateway.packets_per_second, default 100) drops what a client sends beyond it: set it to 0 for benchmarks"
+
+func cmdBenchSN(ctx context.Context, args []string, s streams) int {
+	fs := newFlagSet("bench sn", "[flags]",
+		"Run MQTT-SN clients against an MQTT-SN gateway (UDP), with the MQTT side on\n"+
+			"the broker behind it (TCP), and print one line: messages sent and received\n"+
+			"in the measured time, msgs/s received, end-to-end latency (p50, p99, max)\n"+
+			"and loss. up: every MQTT-SN client CONNECTs, REGISTERs TOPIC/<i> and\n"+
+			"publishes (QoS -1: without connection, to the short topic \""+snload.ShortTopic+"\");\n"+
+			"one MQTT subscriber on TOPIC/# receives. down: every MQTT-SN client\n"+
+			"SUBSCRIBEs to TOPIC; one MQTT publisher publishes to it. Expected\n"+
+			"deliveries are sent (up) or sent × clients (down). At QoS 1 and 2 any loss\n"+
+			"is a failure (exit 1).\n\n"+
+			"Note: a gateway's per-address limit (sngate: gateway.packets_per_second,\n"+
+			"default 100) drops what a client sends beyond it: set it to 0 for\n"+
+			"benchmarks.", s)
+	var (
+		gateway   string
+		broker    string
+		direction string
+		clients   int
+		qos       int
+		size      int
+		duration  time.Duration
+		warmup    time.Duration
+		rate      float64
+		window    int
+		retry     time.Duration
+		drain     time.Duration
+		topic     string
+		asJSON    bool
+	)
+	fs.stringVar(&gateway, "gateway", "", "127.0.0.1:1884", "the MQTT-SN gateway's UDP `HOST:PORT`")
+	fs.stringVar(&broker, "broker", "", "127.0.0.1:1883", "the broker's TCP `HOST:PORT`, for the MQTT side")
+	fs.stringVar(&direction, "direction", "", string(snload.Up), "`DIR`: up (MQTT-SN clients publish) or down (they subscribe)")
+	fs.intVar(&clients, "clients", "", 10, "`N` MQTT-SN clients, each on a UDP socket of its own")
+	fs.intVar(&qos, "qos", "", 0, "`QOS` of the MQTT-SN side: -1, 0, 1 or 2 up; 0 or 1 down")
+	fs.intVar(&size, "size", "", 64, "payload `BYTES`, at least 16 (the send timestamp)")
+	fs.durationVar(&duration, "duration", 10*time.Second, "measure for `DURATION`")
+	fs.durationVar(&warmup, "warmup", time.Second, "run the load for `DURATION` before measuring")
+	fs.Float64Var(&rate, "rate", 0, "publish `MSGS` per second per client (up) or by the publisher (down);\n0 = as fast as the window and, at QoS 1/2, one message in flight allow")
+	fs.intVar(&window, "window", "", snload.DefaultWindow, "at most `N` messages sent and not yet delivered: up shared by the\nclients (each max(1, N/clients)), down the publisher's; -1 = no bound")
+	fs.durationVar(&retry, "retry", snload.DefaultRetry, "MQTT-SN clients resend an unanswered message after `DURATION`")
+	fs.durationVar(&drain, "drain", snload.DefaultDrain, "after the measured time, wait up to `DURATION` for messages in flight")
+	fs.stringVar(&topic, "topic", "", "", "up: first topic level (default \""+snload.DefaultUpTopic+"\"); down: the `TOPIC` (default \""+snload.DefaultDownTopic+"\")")
+	fs.boolVar(&asJSON, "json", "", "print the result as one JSON object")
+	if code, ok := parse(fs, args, s); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs, s); !ok {
+		return code
+	}
+	cfg := snload.Config{Gateway: gateway, Broker: broker, Direction: snload.Direction(direction),
+		Clients: clients, QoS: qos, Size: size, Duration: duration, Warmup: warmup, Rate: rate,
+		Window: window, Retry: retry, Drain: drain, Topic: topic}
+	var err error
+	switch {
+	case hostPort("gateway", gateway) != nil:
+		err = hostPort("gateway", gateway)
+	case hostPort("broker", broker) != nil:
+		err = hostPort("broker", broker)
+	case window == 0:
+		err = errors.New("--window 0 leaves no room for a message (-1 = no bound)")
+	case retry <= 0:
+		err = fmt.Errorf("--retry %v must be positive", retry)
+	case drain < 0:
+		err = fmt.Errorf("--drain %v must not be negative", drain)
+	default:
+		if err = cfg.Validate(); err != nil {
+			err = flagError(err)
+		}
+	}
+	if err != nil {
+		return usageError(fs, s, err)
+	}
+	if _, err := mqttload.RaiseFileLimit(uint64(clients) + 64); err != nil {
+		return failure(fs.Name(), s, err)
+	}
+	res, err := snload.Run(ctx, cfg)
+	if err != nil {
+		return failure(fs.Name(), s, err)
+	}
+	if asJSON {
+		writeJSON(s.out, snJSON(res))
+	} else {
+		fmt.Fprintln(s.out, snLine(res))
+	}
+	switch {
+	case res.Sent == 0:
+		return failure(fs.Name(), s, errors.New("no message sent in the measured time: the senders waited for deliveries or acknowledgements all along (lost datagrams wait for the gateway's retry_interval)"))
+	case res.QoS >= 1 && res.Loss != 0:
+		return failure(fs.Name(), s, fmt.Errorf("QoS %d: %d of %d messages lost (%s)", res.QoS, res.Loss, res.Expected, rateLimitHint))
+	case res.QoS >= 1 && res.Unacked != 0:
+		return failure(fs.Name(), s, fmt.Errorf("QoS %d: %d messages never acknowledged", res.QoS, res.Unacked))
+	case res.Rejected != 0:
+		return failure(fs.Name(), s, fmt.Errorf("%d messages rejected by the gateway (PUBACK with a return code)", res.Rejected))
+	case res.Duplicates != 0:
+		return failure(fs.Name(), s, fmt.Errorf("%d deliveries duplicated or out of order", res.Duplicates))
+	}
+	return exitOK
+}
+
+// snLine formats a result as one line of key=value fields, as benchLine.
+func snLine(r snload.Result) string {
+	rate := "max"
+	if r.Rate > 0 {
+		rate = strconv.FormatFloat(r.Rate, 'f', -1, 64) + "/s"
+	}
+	return fmt.Sprintf("direction=%s qos=%d clients=%d size=%d rate=%s window=%d duration=%v "+
+		"sent=%d expected=%d received=%d msgs/s=%.0f p50=%s p99=%s max=%s loss=%d loss%%=%.3f dups=%d retransmits=%d redelivered=%d",
+		r.Direction, r.QoS, r.Clients, r.Size, rate, r.Window, r.Duration,
+		r.Sent, r.Expected, r.Received, r.Throughput,
+		fmtLatency(r.P50), fmtLatency(r.P99), fmtLatency(r.Max),
+		r.Loss, 100*r.LossRatio(), r.Duplicates, r.Retransmits, r.Redelivered)
+}
+
+// snResult is the JSON form of a result: durations in microseconds.
+type snResult struct {
+	snload.Result
+	DurationS float64 `json:"duration_s"`
+	LossPct   float64 `json:"loss_pct"`
+	P50us     float64 `json:"p50_us"`
+	P99us     float64 `json:"p99_us"`
+	MaxUs     float64 `json:"max_us"`
+	MeanUs    float64 `json:"mean_us"`
+}
+
+func snJSON(r snload.Result) snResult {
+	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+	return snResult{Result: r, DurationS: r.Duration.Seconds(), LossPct: 100 * r.LossRatio(),
+		P50us: us(r.P50), P99us: us(r.P99), MaxUs: us(r.Max), MeanUs: us(r.Mean)}
+}
+
+func cmdBenchSNIdle(ctx context.Context, args []string, s streams) int {
+	fs := newFlagSet("bench sn-idle", "--clients N --pid PID [flags]",
+		"Connect N idle MQTT-SN clients (CONNECT, clean session, keep-alive 65535 s),\n"+
+			"each from a UDP socket of its own, to a gateway and report the gateway\n"+
+			"process's resident memory (VmRSS) before and after, and so its memory per\n"+
+			"idle client. The clients send DISCONNECT when done. Without --pid only the\n"+
+			"clients are connected. Note: a gateway's max_clients (sngate: 10000 by\n"+
+			"default, also the broker's) bounds N.", s)
+	var (
+		gateway   string
+		clients   int
+		pid       int
+		keepAlive int
+		parallel  int
+		settle    time.Duration
+		hold      time.Duration
+		timeout   time.Duration
+		asJSON    bool
+	)
+	fs.stringVar(&gateway, "gateway", "", "127.0.0.1:1884", "the MQTT-SN gateway's UDP `HOST:PORT`")
+	fs.intVar(&clients, "clients", "", 1000, "connect `N` clients")
+	fs.intVar(&pid, "pid", "", 0, "the gateway's process `ID`, to read its memory from /proc")
+	fs.intVar(&keepAlive, "keepalive", "", 65535, "keep-alive in `SECONDS` sent in CONNECT")
+	fs.intVar(&parallel, "parallel", "", 64, "connect `N` clients at a time")
+	fs.durationVar(&settle, "settle", 2*time.Second, "wait `DURATION` after the last CONNACK before reading the memory")
+	fs.durationVar(&hold, "hold", 0, "keep the clients connected `DURATION` longer before disconnecting them")
+	fs.durationVar(&timeout, "timeout", time.Minute, "give up if connecting takes longer than `DURATION`")
+	fs.boolVar(&asJSON, "json", "", "print the result as one JSON object")
+	if code, ok := parse(fs, args, s); !ok {
+		return code
+	}
+	if code, ok := noArgs(fs, s); !ok {
+		return code
+	}
+	var err error
+	switch {
+	case hostPort("gateway", gateway) != nil:
+		err = hostPort("gateway", gateway)
+	case clients < 1 || clients > snload.MaxClients:
+		err = fmt.Errorf("--clients %d is not 1..%d", clients, snload.MaxClients)
+	case pid < 0:
+		err = fmt.Errorf("--pid %d is not a process id", pid)
+	case keepAlive < 1 || keepAlive > 65535:
+		err = fmt.Errorf("--keepalive %d is not 1..65535 seconds", keepAlive)
+	case parallel < 1:
+		err = fmt.Errorf("--parallel %d must be at least 1", parallel)
+	case settle < 0 || hold < 0:
+		err = errors.New("--settle and --hold must not be negative")
+	case timeout <= 0:
+		err = fmt.Errorf("--timeout %v must be positive", timeout)
+	}
+	if err != nil {
+		return usageError(fs, s, err)
+	}
+
+	res := idleResult{Clients: clients, PID: pid}
+	if pid > 0 {
+		if res.RSSBefore, err = mqttload.RSS(pid); err != nil {
+			return failure(fs.Name(), s, err)
+		}
+	}
+	if _, err := mqttload.RaiseFileLimit(uint64(clients) + 64); err != nil {
+		return failure(fs.Name(), s, err)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	began := time.Now()
+	set, err := snload.OpenIdle(openCtx, gateway, clients, snload.IdleOptions{
+		KeepAlive: time.Duration(keepAlive) * time.Second, Parallel: parallel})
+	defer set.Close()
+	res.Opened = set.Len()
+	res.ConnectS = time.Since(began).Seconds()
+	if err != nil {
+		return failure(fs.Name(), s, fmt.Errorf("%d of %d clients connected: %w", res.Opened, clients, err))
+	}
+	if !sleepCtx(ctx, settle) {
+		return failure(fs.Name(), s, context.Cause(ctx))
+	}
+	if pid > 0 {
+		if res.RSSAfter, err = mqttload.RSS(pid); err != nil {
+			return failure(fs.Name(), s, err)
+		}
+		res.PerClient = float64(res.RSSAfter-res.RSSBefore) / float64(clients)
+	}
+	if asJSON {
+		writeJSON(s.out, res)
+	} else {
+		line := fmt.Sprintf("clients=%d connect=%.2fs", res.Opened, res.ConnectS)
+		if pid > 0 {
+			line += fmt.Sprintf(" pid=%d rss_before=%.1fMiB rss_after=%.1fMiB rss_per_client=%.2fKiB",
+				pid, float64(res.RSSBefore)/(1<<20), float64(res.RSSAfter)/(1<<20), res.PerClient/1024)
+		}
+		fmt.Fprintln(s.out, line)
+	}
+	if !sleepCtx(ctx, hold) {
+		return failure(fs.Name(), s, context.Cause(ctx))
+	}
+	return exitOK
+}
