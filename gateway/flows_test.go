@@ -309,3 +309,65 @@ func TestIPv6Client(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestWillUpdatesChangeThePublishedWill(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	col := brokerSubscriber(t, b, "status/#")
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "upd", CleanSession: true, KeepAlive: time.Second,
+		Will: &mqttsn.Will{Topic: "status/old", Message: []byte("old")}})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateWillTopic(bg(), "status/new", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateWillMessage(bg(), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // lost: the updated will goes out
+	if got := col.wait(t, 1); got[0] != "status/new new" {
+		t.Fatalf("will %q, want the updated one", got)
+	}
+}
+
+func TestEmptyWillTopicUpdateDeletesTheWill(t *testing.T) {
+	_, b, addr := startGateway(t, Config{})
+	col := brokerSubscriber(t, b, "#")
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "nowill", CleanSession: true, KeepAlive: time.Second,
+		Will: &mqttsn.Will{Topic: "status/x", Message: []byte("x")}})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateWillTopic(bg(), "", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// A marker published after the keep-alive tolerance must be the first
+	// thing the subscriber sees.
+	time.Sleep(1700 * time.Millisecond)
+	publishFromBroker(t, b, "marker", "m", 0)
+	if got := col.wait(t, 1); got[0] != "marker m" {
+		t.Fatalf("got %q: the deleted will was published", got)
+	}
+}
+
+func TestAdvertiseIsBroadcastEveryInterval(t *testing.T) {
+	listener, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	startGateway(t, Config{GatewayID: 4, AdvertiseInterval: time.Second, Broadcast: listener.LocalAddr().String()})
+	buf := make([]byte, 64)
+	for range 2 { // at start, then after one interval
+		_ = listener.SetReadDeadline(time.Now().Add(waitTime))
+		n, _, err := listener.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := mqttsn.Decode(buf[:n])
+		if adv, ok := p.(*mqttsn.Advertise); err != nil || !ok || adv.GatewayID != 4 || adv.Duration != 1 {
+			t.Fatalf("got %T %+v, %v; want ADVERTISE from gateway 4 every 1 s", p, p, err)
+		}
+	}
+}

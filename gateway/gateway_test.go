@@ -30,7 +30,7 @@ func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: listen})
+	tr, err := ListenUDP(context.Background(), UDPConfig{Address: listen, Broadcast: cfg.Broadcast})
 	if err != nil {
 		t.Fatal(err)
 	}
