@@ -4,6 +4,8 @@ go 1.26
 
 require go.yaml.in/yaml/v3 v3.0.4
 
+require golang.org/x/net v0.47.0
+
 require (
 	github.com/coder/websocket v1.8.14
 	go.etcd.io/bbolt v1.4.3

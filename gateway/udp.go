@@ -7,6 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // UDPConfig configures a UDP transport.
@@ -27,12 +30,26 @@ type UDPConfig struct {
 // DefaultReadBuffer is the receive buffer a UDP transport asks for.
 const DefaultReadBuffer = 4 << 20
 
-// UDPTransport is the MQTT-SN transport over UDP (IPv4 and IPv6).
+// UDPTransport is the MQTT-SN transport over UDP (IPv4 and IPv6). It
+// reads up to batchSize datagrams per system call (recvmmsg on Linux) and
+// hands them out one per Receive.
 type UDPTransport struct {
 	conn      *net.UDPConn
 	broadcast netip.AddrPort // zero: none
-	oob       []byte
+
+	batch batchReader
+	msgs  []ipv4.Message // ipv4.Message and ipv6.Message are one type
+	next  int            // msgs[next:count] are read, not yet handed out
+	count int
 }
+
+// batchReader is ipv4.PacketConn or ipv6.PacketConn.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// batchSize is how many datagrams one read may return.
+const batchSize = 32
 
 // ListenUDP opens a UDP transport.
 func ListenUDP(ctx context.Context, cfg UDPConfig) (*UDPTransport, error) {
@@ -56,6 +73,15 @@ func ListenUDP(ctx context.Context, cfg UDPConfig) (*UDPTransport, error) {
 		return nil, fmt.Errorf("listen udp %s: %w", cfg.Address, err)
 	}
 	t.conn = pc.(*net.UDPConn)
+	if la := t.conn.LocalAddr().(*net.UDPAddr); la.IP.To4() != nil {
+		t.batch = ipv4.NewPacketConn(t.conn)
+	} else {
+		t.batch = ipv6.NewPacketConn(t.conn)
+	}
+	t.msgs = make([]ipv4.Message, batchSize)
+	for i := range t.msgs {
+		t.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+	}
 	size := cfg.ReadBuffer
 	if size <= 0 {
 		size = DefaultReadBuffer
@@ -75,19 +101,34 @@ func resolveAddrPort(s string) (netip.AddrPort, error) {
 	return ua.AddrPort(), nil
 }
 
-// Receive reads one datagram. IPv4 peers on a dual-stack socket are named
-// by their IPv4 address, so that a client has one Addr whichever socket
-// family carries it.
+// maxDatagram is the largest datagram a UDP transport reads: the largest
+// MQTT-SN message. A longer one is reported as ErrTooLong.
+const maxDatagram = 65535
+
+// Receive hands out the next datagram, reading a new batch when the last
+// is used up. IPv4 peers on a dual-stack socket are named by their IPv4
+// address, so that a client has one Addr whichever socket family carries
+// it.
 func (t *UDPTransport) Receive(buf []byte) (int, Addr, error) {
-	n, _, flags, from, err := t.conn.ReadMsgUDPAddrPort(buf, nil)
-	if err != nil {
-		return 0, "", err
+	if t.next == t.count {
+		n, err := t.batch.ReadBatch(t.msgs, 0)
+		if err != nil {
+			return 0, "", err
+		}
+		t.next, t.count = 0, n
+	}
+	m := &t.msgs[t.next]
+	t.next++
+	ua, _ := m.Addr.(*net.UDPAddr)
+	var from netip.AddrPort
+	if ua != nil {
+		from = ua.AddrPort()
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	if flags&syscall.MSG_TRUNC != 0 {
+	if m.Flags&syscall.MSG_TRUNC != 0 || m.N > len(buf) {
 		return 0, Addr(from.String()), ErrTooLong
 	}
-	return n, Addr(from.String()), nil
+	return copy(buf, m.Buffers[0][:m.N]), Addr(from.String()), nil
 }
 
 // Send sends msg to the peer at to.
