@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/auth"
+	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/mqttsn"
 )
 
@@ -369,5 +371,97 @@ func TestAdvertiseIsBroadcastEveryInterval(t *testing.T) {
 		if adv, ok := p.(*mqttsn.Advertise); err != nil || !ok || adv.GatewayID != 4 || adv.Duration != 1 {
 			t.Fatalf("got %T %+v, %v; want ADVERTISE from gateway 4 every 1 s", p, p, err)
 		}
+	}
+}
+
+// TestClientIDPrefixAndACL: a client's broker session is its id with the
+// configured prefix, and the broker's ACL applies to it like to any client.
+func TestClientIDPrefixAndACL(t *testing.T) {
+	b, _ := brokertest.NewServer(t, broker.Config{Auth: auth.Config{ACL: []auth.Rule{
+		{Pattern: true, Topic: "dev/%c", Access: "write"},
+		{Anonymous: true, Topic: "#", Access: "read"},
+	}}}, broker.Options{})
+	g, err := New(Config{ClientIDPrefix: "sn-", RetryInterval: 200 * time.Millisecond}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := ListenUDP(bg(), UDPConfig{Address: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(tr)
+	defer g.Shutdown(bg())
+	col := brokerSubscriber(t, b, "dev/#")
+	c := snClient(t, tr.LocalAddr().String(), mqttsn.ClientConfig{ClientID: "s1", CleanSession: true})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	denied := b.Stats().ACLDenied
+	c.Publish(bg(), mqttsn.TopicName("dev/s1"), []byte("no: the session is sn-s1"), 1, false)
+	c.Publish(bg(), mqttsn.TopicName("dev/sn-s1"), []byte("yes"), 1, false)
+	if got := col.wait(t, 1); got[0] != "dev/sn-s1 yes" {
+		t.Fatalf("got %q", got)
+	}
+	if b.Stats().ACLDenied != denied+1 {
+		t.Errorf("denied publish not counted")
+	}
+}
+
+func TestUnsubscribeAndPredefinedSubscribe(t *testing.T) {
+	_, b, addr := startGateway(t, Config{PredefinedTopics: []PredefinedTopic{{ID: 3, Topic: "cfg/rate"}}})
+	col := newCollector()
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "u", CleanSession: true,
+		PredefinedTopics: map[uint16]string{3: "cfg/rate"},
+		OnMessage:        func(m mqttsn.Message) { col.add(m.Topic + " " + string(m.Payload)) }})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(bg(), mqttsn.PredefinedTopic(3), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(bg(), mqttsn.TopicName("news"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Unsubscribe(bg(), mqttsn.TopicName("news")); err != nil {
+		t.Fatal(err)
+	}
+	publishFromBroker(t, b, "news", "not for you", 0)
+	publishFromBroker(t, b, "cfg/rate", "60", 1)
+	if got := col.wait(t, 1); got[0] != "cfg/rate 60" {
+		t.Fatalf("got %q", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if len(col.got) != 1 {
+		t.Fatalf("got %q after UNSUBSCRIBE", col.got)
+	}
+}
+
+func TestSleepBufferIsBoundedAndDropsCounted(t *testing.T) {
+	g, b, addr := startGateway(t, Config{MaxSleepBuffer: 2})
+	col := newCollector()
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "z", CleanSession: true,
+		OnMessage: func(m mqttsn.Message) { col.add(string(m.Payload)) }})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(bg(), mqttsn.ShortTopic("zz"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sleep(bg(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"1", "2", "3", "4"} {
+		publishFromBroker(t, b, "zz", p, 0)
+	}
+	if err := c.Wake(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if got := col.wait(t, 2); got[0] != "1" || got[1] != "2" || len(got) != 2 {
+		t.Fatalf("after waking: %q", got)
+	}
+	if d := g.Stats().DroppedSleepBuffer; d != 2 {
+		t.Errorf("DroppedSleepBuffer = %d, want 2", d)
 	}
 }

@@ -97,6 +97,20 @@ func TestRunNoConfig(t *testing.T) {
 		t.Fatalf("CONNACK % X, %v", connack, err)
 	}
 	nc.Close()
+	// The MQTT-SN gateway answers on UDP :1884.
+	sn, err := net.Dial("udp", "127.0.0.1:1884")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := sn.Write([]byte{0x09, 0x04, 0x04, 0x01, 0x00, 0x3C, 'a', 'b', 'c'}); err != nil {
+		t.Fatal(err)
+	}
+	snAck := make([]byte, 16)
+	if n, err := sn.Read(snAck); err != nil || string(snAck[:n]) != "\x03\x05\x00" {
+		t.Fatalf("MQTT-SN CONNACK % X, %v", snAck[:n], err)
+	}
+	sn.Close()
 	fi, err := os.Stat(filepath.Join(dir, "data"))
 	if err != nil || !fi.IsDir() {
 		t.Fatalf("./data not created: %v", err)
@@ -109,7 +123,8 @@ func TestRunNoConfig(t *testing.T) {
 	}
 	out := stderr.String()
 	for _, want := range []string{"level=INFO", "version=dev", "data_dir=./data", `config="built-in defaults"`,
-		"msg=listening part=broker type=tcp address=127.0.0.1:1883", "sngate stopped", "reason=\"context canceled\""} {
+		"msg=listening part=broker type=tcp address=127.0.0.1:1883", `part=gateway transport="udp [::]:1884"`,
+		"sngate stopped", "reason=\"context canceled\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
