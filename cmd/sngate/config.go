@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -207,24 +209,36 @@ var getenv = os.Getenv
 func loadConfig(path string, overrides ...override) (Config, error) {
 	cfg := Defaults()
 	var doc *yaml.Node
+	var errs []error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, &ConfigError{Msg: err.Error()}
 		}
-		doc, err = decodeYAML(path, data, &cfg)
-		if err != nil {
-			return cfg, err
+		var decodeErr error
+		doc, decodeErr = decodeYAML(path, data, &cfg)
+		if decodeErr != nil && doc == nil {
+			return cfg, decodeErr
 		}
+		errs = append(errs, flatten(decodeErr)...)
 	}
 	for _, o := range overrides {
 		o.set(&cfg)
 	}
-	var errs []error
 	for _, e := range flatten(cfg.Validate()) {
 		errs = append(errs, locate(e, path, doc, overrides))
 	}
+	// One problem a line, in the order of the file.
+	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(errLine(a), errLine(b)) })
 	return cfg, errors.Join(errs...)
+}
+
+func errLine(err error) int {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce.Line
+	}
+	return 0
 }
 
 // locate turns a validation error into a *ConfigError pointing at the key's
@@ -263,6 +277,12 @@ func decodeYAML(name string, data []byte, out *Config) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(out); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			// Unknown keys and wrong types: yaml decoded everything else,
+			// so the caller can validate the rest and report it all.
+			return &doc, yamlError(name, data, err, &doc)
+		}
 		return nil, yamlError(name, data, err, &doc)
 	}
 	var extra yaml.Node

@@ -291,3 +291,34 @@ func TestBrokerConfigErrorsNameFileAndLine(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReportsEveryProblemInFileOrder: wrong types and unknown keys do
+// not hide the settings that decode but do not validate.
+func TestCheckReportsEveryProblemInFileOrder(t *testing.T) {
+	path := writeFile(t, "sngate.yaml", `gateway:
+  listen: "nowhere"
+  retry_interval: 10 parsecs
+broker:
+  bogus: 1
+  max_inflight: -3
+`)
+	_, err := loadConfig(path)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{
+		path + `:2: gateway.listen: "nowhere" is not host:port`,
+		path + ":3: gateway.retry_interval: must be a duration",
+		path + ":5: field bogus not found",
+		path + ":6: broker.max_inflight: -3 must not be negative",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(lines), len(want), err)
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %d = %q, want prefix %q", i, lines[i], want[i])
+		}
+	}
+}
