@@ -73,7 +73,8 @@ func TestRunUp(t *testing.T) {
 			t.Fatalf("QoS %d: %v (%+v)", qos, err, r)
 		}
 		checkResult(t, "up", r, cfg, false)
-		if r.Sent < 3*500*9/10 || r.Sent > 3*500*11/10 {
+		// The rate is a ceiling: a slow machine may send less, never more.
+		if r.Sent == 0 || r.Sent > 3*500*11/10 {
 			t.Errorf("QoS %d: sent %d at 3 × 500/s for 1s", qos, r.Sent)
 		}
 		t.Logf("QoS %d: %+v", qos, r)
