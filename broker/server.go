@@ -331,6 +331,7 @@ func (s *Server) attach(id string, clean bool, who clientIdentity) (*session, ui
 	sess.gen++
 	gen := sess.gen
 	sess.user = who
+	sess.attached = true
 	sess.mu.Unlock()
 	return sess, gen, present
 }
@@ -345,7 +346,7 @@ func (s *Server) attached(id string) bool {
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	return sess.out != nil
+	return sess.attached
 }
 
 // discardLocked forgets a session: its subscriptions, and its stored state.

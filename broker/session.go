@@ -28,6 +28,7 @@ type session struct {
 
 	mu          sync.Mutex
 	out         outlet // nil while no client is attached
+	attached    bool   // a client holds the session, from attach (before CONNACK) to detach
 	gen         uint64 // counts attachments, so a stale connection cannot detach a new one
 	subs        map[string]byte
 	inflight    []*delivery // sent, unacknowledged, in send order
@@ -327,6 +328,7 @@ func (s *session) detach(gen uint64) bool {
 		return false
 	}
 	s.out = nil
+	s.attached = false
 	if !s.persistent {
 		s.inflight, s.queue = nil, nil
 	}
