@@ -250,26 +250,10 @@ func cmdBenchIdle(ctx context.Context, args []string, s streams) int {
 		"Open N idle MQTT connections (CONNECT, keep-alive 300 s) to a broker and\n"+
 			"report the broker process's resident memory (VmRSS) before and after, and\n"+
 			"so its memory per idle client. Without --pid only the connections are made.", s)
-	var (
-		b         brokerFlags
-		clients   int
-		pid       int
-		keepAlive int
-		parallel  int
-		settle    time.Duration
-		hold      time.Duration
-		timeout   time.Duration
-		asJSON    bool
-	)
+	var b brokerFlags
+	var f idleFlags
 	b.register(fs)
-	fs.intVar(&clients, "clients", "", 1000, "open `N` connections")
-	fs.intVar(&pid, "pid", "", 0, "the broker's process `ID`, to read its memory from /proc")
-	fs.intVar(&keepAlive, "keepalive", "", 300, "keep-alive in `SECONDS` sent in CONNECT")
-	fs.intVar(&parallel, "parallel", "", 64, "open `N` connections at a time")
-	fs.durationVar(&settle, "settle", 2*time.Second, "wait `DURATION` after the last CONNACK before reading the memory")
-	fs.durationVar(&hold, "hold", 0, "keep the connections open `DURATION` longer before closing them")
-	fs.durationVar(&timeout, "timeout", time.Minute, "give up if the connections take longer than `DURATION` to open")
-	fs.boolVar(&asJSON, "json", "", "print the result as one JSON object")
+	f.register(fs, "broker", 300)
 	if code, ok := parse(fs, args, s); !ok {
 		return code
 	}
@@ -277,68 +261,17 @@ func cmdBenchIdle(ctx context.Context, args []string, s streams) int {
 		return code
 	}
 	addr, err := b.address(fs)
-	switch {
-	case err != nil:
-	case clients < 1 || clients > 1_000_000:
-		err = fmt.Errorf("--clients %d is not 1..1000000", clients)
-	case pid < 0:
-		err = fmt.Errorf("--pid %d is not a process id", pid)
-	case keepAlive < 1 || keepAlive > 65535:
-		err = fmt.Errorf("--keepalive %d is not 1..65535 seconds", keepAlive)
-	case parallel < 1:
-		err = fmt.Errorf("--parallel %d must be at least 1", parallel)
-	case settle < 0 || hold < 0:
-		err = errors.New("--settle and --hold must not be negative")
-	case timeout <= 0:
-		err = fmt.Errorf("--timeout %v must be positive", timeout)
+	if err == nil {
+		err = f.check(1_000_000)
 	}
 	if err != nil {
 		return usageError(fs, s, err)
 	}
-
-	res := idleResult{Clients: clients, PID: pid}
-	if pid > 0 {
-		if res.RSSBefore, err = mqttload.RSS(pid); err != nil {
-			return failure(fs.Name(), s, err)
-		}
-	}
-	if _, err := mqttload.RaiseFileLimit(uint64(clients) + 64); err != nil {
-		return failure(fs.Name(), s, err)
-	}
-	openCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	began := time.Now()
-	set, err := mqttload.OpenIdle(openCtx, addr, clients, mqttload.IdleOptions{
-		KeepAlive: time.Duration(keepAlive) * time.Second, Parallel: parallel})
-	defer set.Close()
-	res.Opened = set.Len()
-	res.ConnectS = time.Since(began).Seconds()
-	if err != nil {
-		return failure(fs.Name(), s, fmt.Errorf("%d of %d connections open: %w", res.Opened, clients, err))
-	}
-	if !sleepCtx(ctx, settle) {
-		return failure(fs.Name(), s, context.Cause(ctx))
-	}
-	if pid > 0 {
-		if res.RSSAfter, err = mqttload.RSS(pid); err != nil {
-			return failure(fs.Name(), s, err)
-		}
-		res.PerClient = float64(res.RSSAfter-res.RSSBefore) / float64(clients)
-	}
-	if asJSON {
-		writeJSON(s.out, res)
-	} else {
-		line := fmt.Sprintf("clients=%d connect=%.2fs", res.Opened, res.ConnectS)
-		if pid > 0 {
-			line += fmt.Sprintf(" pid=%d rss_before=%.1fMiB rss_after=%.1fMiB rss_per_client=%.1fKiB",
-				pid, float64(res.RSSBefore)/(1<<20), float64(res.RSSAfter)/(1<<20), res.PerClient/1024)
-		}
-		fmt.Fprintln(s.out, line)
-	}
-	if !sleepCtx(ctx, hold) {
-		return failure(fs.Name(), s, context.Cause(ctx))
-	}
-	return exitOK
+	return measureIdle(ctx, s, fs, f, "connections open", func(ctx context.Context) (idleSet, error) {
+		set, err := mqttload.OpenIdle(ctx, addr, f.clients, mqttload.IdleOptions{
+			KeepAlive: time.Duration(f.keepAlive) * time.Second, Parallel: f.parallel})
+		return set, err
+	})
 }
 
 type idleResult struct {

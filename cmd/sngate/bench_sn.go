@@ -165,94 +165,26 @@ func cmdBenchSNIdle(ctx context.Context, args []string, s streams) int {
 			"idle client. The clients send DISCONNECT when done. Without --pid only the\n"+
 			"clients are connected. Note: a gateway's max_clients (sngate: 10000 by\n"+
 			"default, also the broker's) bounds N.", s)
-	var (
-		gateway   string
-		clients   int
-		pid       int
-		keepAlive int
-		parallel  int
-		settle    time.Duration
-		hold      time.Duration
-		timeout   time.Duration
-		asJSON    bool
-	)
+	var gateway string
+	var f idleFlags
 	fs.stringVar(&gateway, "gateway", "", "127.0.0.1:1884", "the MQTT-SN gateway's UDP `HOST:PORT`")
-	fs.intVar(&clients, "clients", "", 1000, "connect `N` clients")
-	fs.intVar(&pid, "pid", "", 0, "the gateway's process `ID`, to read its memory from /proc")
-	fs.intVar(&keepAlive, "keepalive", "", 65535, "keep-alive in `SECONDS` sent in CONNECT")
-	fs.intVar(&parallel, "parallel", "", 64, "connect `N` clients at a time")
-	fs.durationVar(&settle, "settle", 2*time.Second, "wait `DURATION` after the last CONNACK before reading the memory")
-	fs.durationVar(&hold, "hold", 0, "keep the clients connected `DURATION` longer before disconnecting them")
-	fs.durationVar(&timeout, "timeout", time.Minute, "give up if connecting takes longer than `DURATION`")
-	fs.boolVar(&asJSON, "json", "", "print the result as one JSON object")
+	f.register(fs, "gateway", 65535)
 	if code, ok := parse(fs, args, s); !ok {
 		return code
 	}
 	if code, ok := noArgs(fs, s); !ok {
 		return code
 	}
-	var err error
-	switch {
-	case hostPort("gateway", gateway) != nil:
-		err = hostPort("gateway", gateway)
-	case clients < 1 || clients > snload.MaxClients:
-		err = fmt.Errorf("--clients %d is not 1..%d", clients, snload.MaxClients)
-	case pid < 0:
-		err = fmt.Errorf("--pid %d is not a process id", pid)
-	case keepAlive < 1 || keepAlive > 65535:
-		err = fmt.Errorf("--keepalive %d is not 1..65535 seconds", keepAlive)
-	case parallel < 1:
-		err = fmt.Errorf("--parallel %d must be at least 1", parallel)
-	case settle < 0 || hold < 0:
-		err = errors.New("--settle and --hold must not be negative")
-	case timeout <= 0:
-		err = fmt.Errorf("--timeout %v must be positive", timeout)
+	err := hostPort("gateway", gateway)
+	if err == nil {
+		err = f.check(snload.MaxClients)
 	}
 	if err != nil {
 		return usageError(fs, s, err)
 	}
-
-	res := idleResult{Clients: clients, PID: pid}
-	if pid > 0 {
-		if res.RSSBefore, err = mqttload.RSS(pid); err != nil {
-			return failure(fs.Name(), s, err)
-		}
-	}
-	if _, err := mqttload.RaiseFileLimit(uint64(clients) + 64); err != nil {
-		return failure(fs.Name(), s, err)
-	}
-	openCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	began := time.Now()
-	set, err := snload.OpenIdle(openCtx, gateway, clients, snload.IdleOptions{
-		KeepAlive: time.Duration(keepAlive) * time.Second, Parallel: parallel})
-	defer set.Close()
-	res.Opened = set.Len()
-	res.ConnectS = time.Since(began).Seconds()
-	if err != nil {
-		return failure(fs.Name(), s, fmt.Errorf("%d of %d clients connected: %w", res.Opened, clients, err))
-	}
-	if !sleepCtx(ctx, settle) {
-		return failure(fs.Name(), s, context.Cause(ctx))
-	}
-	if pid > 0 {
-		if res.RSSAfter, err = mqttload.RSS(pid); err != nil {
-			return failure(fs.Name(), s, err)
-		}
-		res.PerClient = float64(res.RSSAfter-res.RSSBefore) / float64(clients)
-	}
-	if asJSON {
-		writeJSON(s.out, res)
-	} else {
-		line := fmt.Sprintf("clients=%d connect=%.2fs", res.Opened, res.ConnectS)
-		if pid > 0 {
-			line += fmt.Sprintf(" pid=%d rss_before=%.1fMiB rss_after=%.1fMiB rss_per_client=%.2fKiB",
-				pid, float64(res.RSSBefore)/(1<<20), float64(res.RSSAfter)/(1<<20), res.PerClient/1024)
-		}
-		fmt.Fprintln(s.out, line)
-	}
-	if !sleepCtx(ctx, hold) {
-		return failure(fs.Name(), s, context.Cause(ctx))
-	}
-	return exitOK
+	return measureIdle(ctx, s, fs, f, "clients connected", func(ctx context.Context) (idleSet, error) {
+		set, err := snload.OpenIdle(ctx, gateway, f.clients, snload.IdleOptions{
+			KeepAlive: time.Duration(f.keepAlive) * time.Second, Parallel: f.parallel})
+		return set, err
+	})
 }
