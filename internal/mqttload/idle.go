@@ -68,7 +68,7 @@ func OpenIdle(ctx context.Context, addr string, n int, opts IdleOptions) (*IdleS
 	}
 	set := &IdleSet{conns: make([]net.Conn, 0, n)}
 	ka := min(opts.KeepAlive/time.Second, 65535)
-	err := dialAll(ctx, n, func(i int) error {
+	err := DialAll(ctx, n, opts.Parallel, func(i int) error {
 		nc, err := idleConnect(ctx, addr, opts.IDPrefix+strconv.Itoa(i), uint16(ka), opts.Timeout)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)

@@ -268,7 +268,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Mode == FanOut {
 		filter = prefix + "/out"
 	}
-	err := dialAll(ctx, cfg.Subscribers, func(i int) error {
+	err := DialAll(ctx, cfg.Subscribers, dialParallel, func(i int) error {
 		c, err := Dial(ctx, cfg.Addr, opts(runID+"-s"+strconv.Itoa(i)))
 		if err != nil {
 			return fmt.Errorf("subscriber %d: %w", i, err)
@@ -293,7 +293,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 
 	pubs := make([]*publisher, cfg.Publishers)
-	err = dialAll(ctx, cfg.Publishers, func(i int) error {
+	err = DialAll(ctx, cfg.Publishers, dialParallel, func(i int) error {
 		c, err := Dial(ctx, cfg.Addr, opts(runID+"-p"+strconv.Itoa(i)))
 		if err != nil {
 			return fmt.Errorf("publisher %d: %w", i, err)
@@ -446,9 +446,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, runErr
 }
 
-// dialAll runs dial for 0..n-1, a few at a time, and returns the first error.
-func dialAll(ctx context.Context, n int, dial func(i int) error) error {
-	const parallel = 32
+// dialParallel is how many connections a load run opens at a time.
+const dialParallel = 32
+
+// DialAll runs dial for 0..n-1, parallel at a time, and returns the first
+// error; after one, or when ctx ends, it starts no more. The MQTT and
+// MQTT-SN load generators open their clients with it.
+func DialAll(ctx context.Context, n, parallel int, dial func(i int) error) error {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

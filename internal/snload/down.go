@@ -51,7 +51,7 @@ func (b *bench) runDown(ctx context.Context, gw *net.UDPAddr, res Result) (Resul
 			}
 		}
 	}()
-	err := connectAll(ctx, n, 64, func(i int) error {
+	err := mqttload.DialAll(ctx, n, 64, func(i int) error {
 		c, err := dialConn(gw, cfg.Size+512)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)

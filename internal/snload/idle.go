@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sngate/sngate/internal/mqttload"
 )
 
 // IdleSet is a set of connected, idle MQTT-SN clients, one UDP socket each.
@@ -73,7 +75,7 @@ func OpenIdle(ctx context.Context, addr string, n int, opts IdleOptions) (*IdleS
 	}
 	set.conns = make([]*conn, 0, n)
 	ka := uint16(opts.KeepAlive / time.Second)
-	err = connectAll(ctx, n, opts.Parallel, func(i int) error {
+	err = mqttload.DialAll(ctx, n, opts.Parallel, func(i int) error {
 		c, err := dialConn(gw, 64)
 		if err != nil {
 			return fmt.Errorf("client %d: %w", i, err)

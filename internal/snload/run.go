@@ -435,44 +435,6 @@ func (b *bench) waitFor(f *flow, target uint32, progress func() uint32, lossy bo
 	}
 }
 
-// connectAll runs dial for 0..n-1, a few at a time, and returns the first
-// error.
-func connectAll(ctx context.Context, n, parallel int, dial func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	sem := make(chan struct{}, parallel)
-	for i := range n {
-		sem <- struct{}{}
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := dial(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return first
-}
-
 // stamp is a decoded payload header.
 type stamp struct {
 	at       int64

@@ -117,7 +117,7 @@ func (b *bench) runUp(ctx context.Context, gw *net.UDPAddr, res Result) (Result,
 			}
 		}
 	}()
-	err = connectAll(ctx, n, 64, func(i int) error {
+	err = mqttload.DialAll(ctx, n, 64, func(i int) error {
 		c, err := dialConn(gw, cfg.Size+512)
 		if err != nil {
 			return fmt.Errorf("sensor %d: %w", i, err)
