@@ -31,7 +31,8 @@ type Gateway struct {
 	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
 	anonymous  *broker.LocalClient    // publishes QoS -1 messages
 
-	metrics metrics
+	metrics  metrics
+	sendBufs sync.Pool // *[]byte, for encoding outgoing datagrams
 }
 
 // peer is where a client talks from: a transport address, or a node behind
@@ -243,11 +244,19 @@ func (g *Gateway) send(to peer, p mqttsn.Packet) {
 	if to.fwd {
 		p = &mqttsn.Encapsulated{NodeID: []byte(to.node), Message: p}
 	}
-	b, err := mqttsn.Marshal(p)
+	// Encode into a pooled buffer: a fan-out sends thousands of datagrams,
+	// and the transport is done with the bytes when Send returns.
+	bp, _ := g.sendBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer g.sendBufs.Put(bp)
+	b, err := mqttsn.Append((*bp)[:0], p)
 	if err != nil {
 		g.log.Error("cannot encode", "type", p.Type(), "err", err)
 		return
 	}
+	*bp = b
 	if err := to.tr.Send(to.addr, b); err != nil {
 		g.log.Debug("send failed", "to", to, "err", err)
 		return

@@ -14,7 +14,8 @@ type Transport interface {
 	// sender. A message longer than buf is dropped by the transport and
 	// reported as ErrTooLong, so the caller can count it and go on.
 	Receive(buf []byte) (int, Addr, error)
-	// Send sends one message to a peer.
+	// Send sends one message to a peer. msg is the caller's again once
+	// Send returns: the gateway reuses its buffer.
 	Send(to Addr, msg []byte) error
 	// Broadcast sends one message to every peer that listens (ADVERTISE),
 	// where the transport can; ErrNoBroadcast otherwise.
