@@ -27,35 +27,14 @@ func (p *SubscribePacket) Decode(fh FixedHeader, body []byte) error {
 	if err != nil {
 		return err
 	}
-	// First pass: validate and count, so that the second allocates once.
-	n := 0
-	for rest := payload; len(rest) > 0; n++ {
-		var f []byte
-		if f, rest, err = readField(rest, t, "topic filter"); err != nil {
-			return err
-		}
-		if err := topic.ValidateFilter(view(f)); err != nil {
-			return invalidField(t, "topic filter", err)
-		}
-		if len(rest) < 1 {
-			return truncated(t, "requested QoS", 1, 0)
-		}
-		if q := rest[0]; q > maxQoS {
-			return malformedf(t, "requested QoS byte 0x%02X: reserved bits must be 0 and QoS at most 2 (MQTT-3-8.3-4)", q)
-		}
-		rest = rest[1:]
+	n, err := scanFilters(t, payload, true)
+	if err != nil {
+		return err
 	}
-	if n == 0 {
-		return malformed(t, "no topic filter (MQTT-3.8.3-3)")
-	}
-	all := string(payload)
 	subs := make([]Subscription, 0, n)
-	for off := 0; off < len(all); {
-		l := int(all[off])<<8 | int(all[off+1])
-		off += 2
-		subs = append(subs, Subscription{Filter: all[off : off+l], QoS: all[off+l]})
-		off += l + 1
-	}
+	eachFilter(string(payload), true, func(f string, qos byte) {
+		subs = append(subs, Subscription{Filter: f, QoS: qos})
+	})
 	*p = SubscribePacket{PacketID: id, Filters: subs}
 	return nil
 }
@@ -129,27 +108,12 @@ func (p *UnsubscribePacket) Decode(fh FixedHeader, body []byte) error {
 	if err != nil {
 		return err
 	}
-	n := 0
-	for rest := payload; len(rest) > 0; n++ {
-		var f []byte
-		if f, rest, err = readField(rest, t, "topic filter"); err != nil {
-			return err
-		}
-		if err := topic.ValidateFilter(view(f)); err != nil {
-			return invalidField(t, "topic filter", err)
-		}
+	n, err := scanFilters(t, payload, false)
+	if err != nil {
+		return err
 	}
-	if n == 0 {
-		return malformed(t, "no topic filter (MQTT-3.10.3-2)")
-	}
-	all := string(payload)
 	filters := make([]string, 0, n)
-	for off := 0; off < len(all); {
-		l := int(all[off])<<8 | int(all[off+1])
-		off += 2
-		filters = append(filters, all[off:off+l])
-		off += l
-	}
+	eachFilter(string(payload), false, func(f string, _ byte) { filters = append(filters, f) })
 	*p = UnsubscribePacket{PacketID: id, Filters: filters}
 	return nil
 }
@@ -164,4 +128,56 @@ func (p *UnsubscribePacket) Append(dst []byte) []byte {
 		dst = appendField(dst, f)
 	}
 	return dst
+}
+
+// scanFilters checks the payload of a SUBSCRIBE (each filter followed by a
+// requested QoS byte) or an UNSUBSCRIBE (filters alone) and counts its
+// filters, so that decoding can then allocate once.
+func scanFilters(t Type, payload []byte, withQoS bool) (int, error) {
+	n := 0
+	for rest := payload; len(rest) > 0; n++ {
+		f, r, err := readField(rest, t, "topic filter")
+		if err != nil {
+			return 0, err
+		}
+		if err := topic.ValidateFilter(view(f)); err != nil {
+			return 0, invalidField(t, "topic filter", err)
+		}
+		rest = r
+		if !withQoS {
+			continue
+		}
+		if len(rest) < 1 {
+			return 0, truncated(t, "requested QoS", 1, 0)
+		}
+		if q := rest[0]; q > maxQoS {
+			return 0, malformedf(t, "requested QoS byte 0x%02X: reserved bits must be 0 and QoS at most 2 (MQTT-3-8.3-4)", q)
+		}
+		rest = rest[1:]
+	}
+	if n == 0 {
+		if withQoS {
+			return 0, malformed(t, "no topic filter (MQTT-3.8.3-3)")
+		}
+		return 0, malformed(t, "no topic filter (MQTT-3.10.3-2)")
+	}
+	return n, nil
+}
+
+// eachFilter walks a payload scanFilters accepted, given as one string so
+// that every filter shares its allocation.
+func eachFilter(all string, withQoS bool, visit func(filter string, qos byte)) {
+	for off := 0; off < len(all); {
+		l := int(all[off])<<8 | int(all[off+1])
+		off += 2
+		var qos byte
+		if withQoS {
+			qos = all[off+l]
+		}
+		visit(all[off:off+l], qos)
+		off += l
+		if withQoS {
+			off++
+		}
+	}
 }
