@@ -40,34 +40,8 @@ func needMosquitto(t *testing.T) {
 func startE2E(t *testing.T, cfg Config) (gwAddr, brokerAddr string) {
 	t.Helper()
 	b, baddr := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	if cfg.RetryInterval == 0 {
-		cfg.RetryInterval = 200 * time.Millisecond
-	}
-	g, err := New(cfg, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := cfg.Listen
-	if listen == "" {
-		listen = "127.0.0.1:0"
-	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: listen})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(tr) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return tr.LocalAddr().String(), baddr
+	_, gwAddr = serveGateway(t, cfg, b)
+	return gwAddr, baddr
 }
 
 func hostPort(t *testing.T, addr string) (string, string) {

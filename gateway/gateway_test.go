@@ -19,6 +19,14 @@ const waitTime = 5 * time.Second
 func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
 	t.Helper()
 	b, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	g, addr := serveGateway(t, cfg, b)
+	return g, b, addr
+}
+
+// serveGateway serves a gateway in front of b. (Tests outside this package
+// use gatewaytest.NewServer, which this package cannot import.)
+func serveGateway(t *testing.T, cfg Config, b *broker.Server) (*Gateway, string) {
+	t.Helper()
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 200 * time.Millisecond
 	}
@@ -46,7 +54,7 @@ func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return g, b, tr.LocalAddr().String()
+	return g, tr.LocalAddr().String()
 }
 
 // snClient dials the gateway with the project's MQTT-SN client.

@@ -1,18 +1,17 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/gateway/gatewaytest"
 )
 
 // benchGateway serves an in-process broker (TCP) and MQTT-SN gateway (UDP)
@@ -20,23 +19,9 @@ import (
 func benchGateway(t *testing.T) (gw, br string) {
 	t.Helper()
 	b, addr := brokertest.NewServer(t, broker.Config{SysInterval: -1}, broker.Options{})
-	g, err := gateway.New(gateway.Config{PacketsPerSecond: new(0)}, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := gateway.ListenUDP(context.Background(), gateway.UDPConfig{Address: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(tr) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-		<-done
-	})
-	return tr.LocalAddr().String(), addr
+	// No per-address rate limit: every load client sends far more than a sensor.
+	_, gw = gatewaytest.NewServer(t, gateway.Config{PacketsPerSecond: new(0)}, b)
+	return gw, addr
 }
 
 func TestBenchSN(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/gateway/gatewaytest"
 )
 
 // startGateway runs an in-process broker (on a loopback TCP port) and a
@@ -18,28 +19,9 @@ import (
 func startGateway(t *testing.T) (gw, br string) {
 	t.Helper()
 	b, addr := brokertest.NewServer(t, broker.Config{SysInterval: -1}, broker.Options{})
-	// No per-address rate limit: every client sends far more than a sensor.
-	g, err := gateway.New(gateway.Config{PacketsPerSecond: new(0)}, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := gateway.ListenUDP(context.Background(), gateway.UDPConfig{Address: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(tr) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return tr.LocalAddr().String(), addr
+	// No per-address rate limit: every load client sends far more than a sensor.
+	_, gw = gatewaytest.NewServer(t, gateway.Config{PacketsPerSecond: new(0)}, b)
+	return gw, addr
 }
 
 func checkResult(t *testing.T, name string, r Result, cfg Config, wantLoss bool) {
