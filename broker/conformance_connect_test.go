@@ -341,7 +341,7 @@ func TestMQTT_3_1_4_2_TakeoverBeforeAttach(t *testing.T) {
 // kickOutlet is an outlet that only records a kick.
 type kickOutlet struct{ kicked bool }
 
-func (*kickOutlet) publish(*delivery, bool) bool { return true }
+func (*kickOutlet) publish(delivery, bool) bool { return true }
 func (*kickOutlet) pubrel(uint16)                {}
 func (o *kickOutlet) kick()                      { o.kicked = true }
 

@@ -428,7 +428,7 @@ func (c *conn) shutdown() {
 
 // The outlet methods: the session writes through these.
 
-func (c *conn) publish(d *delivery, dup bool) bool {
+func (c *conn) publish(d delivery, dup bool) bool {
 	return c.out.append(d.qos == 0, func(b []byte) []byte {
 		return packets.AppendPublish(b, dup, d.qos, d.retain, d.msg.Topic, d.pid, d.msg.Payload)
 	})

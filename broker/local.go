@@ -212,7 +212,7 @@ func (c *LocalClient) Disconnect(publishWill bool) {
 
 // The outlet methods.
 
-func (c *LocalClient) publish(d *delivery, dup bool) bool {
+func (c *LocalClient) publish(d delivery, dup bool) bool {
 	c.handle(Delivery{Message: d.msg, QoS: d.qos, Retain: d.retain, Dup: dup, PacketID: d.pid})
 	return true
 }

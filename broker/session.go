@@ -12,7 +12,9 @@ import (
 type outlet interface {
 	// publish sends a PUBLISH; false means it could not (closed, or a QoS 0
 	// message to a congested client).
-	publish(d *delivery, dup bool) bool
+	// d is passed by value so that a QoS 0 delivery, sent at once, never
+	// reaches the heap.
+	publish(d delivery, dup bool) bool
 	pubrel(pid uint16)
 	// kick ends the connection, for a takeover by a new CONNECT.
 	kick()
@@ -55,22 +57,22 @@ func (s *session) deliver(m *Message, qos byte, retain bool, t *ticket) {
 
 // deliverLocked is deliver with s.mu held.
 func (s *session) deliverLocked(m *Message, qos byte, retain bool, t *ticket) {
-	d := &delivery{msg: m, qos: qos, retain: retain}
 	if s.out == nil {
 		if !s.persistent || (qos == 0 && !s.srv.cfg.QueueQoS0) {
 			return
 		}
-		s.enqueue(d, t)
+		s.enqueue(&delivery{msg: m, qos: qos, retain: retain}, t)
 		return
 	}
 	if qos == 0 {
-		if s.out.publish(d, false) {
+		if s.out.publish(delivery{msg: m, retain: retain}, false) {
 			s.srv.metrics.messagesOut.Add(1)
 		} else {
 			s.srv.metrics.droppedSlowClient.Add(1)
 		}
 		return
 	}
+	d := &delivery{msg: m, qos: qos, retain: retain}
 	if len(s.queue) == 0 && len(s.inflight) < s.srv.cfg.MaxInflight {
 		// sent at once: the stored message carries its packet id from the
 		// start, with no write of its own
@@ -167,7 +169,7 @@ func (s *session) take(d *delivery) {
 
 // write sends d, taken or QoS 0, to the attached client.
 func (s *session) write(d *delivery) {
-	if s.out.publish(d, false) {
+	if s.out.publish(*d, false) {
 		s.srv.metrics.messagesOut.Add(1)
 	}
 }
@@ -311,7 +313,7 @@ func (s *session) resume(out outlet, gen uint64) {
 			out.pubrel(d.pid)
 		case stateReleasing:
 		default:
-			if out.publish(d, true) {
+			if out.publish(*d, true) {
 				s.srv.metrics.messagesOut.Add(1)
 			}
 		}
