@@ -342,8 +342,8 @@ func TestMQTT_3_1_4_2_TakeoverBeforeAttach(t *testing.T) {
 type kickOutlet struct{ kicked bool }
 
 func (*kickOutlet) publish(delivery, bool) bool { return true }
-func (*kickOutlet) pubrel(uint16)                {}
-func (o *kickOutlet) kick()                      { o.kicked = true }
+func (*kickOutlet) pubrel(uint16)               {}
+func (o *kickOutlet) kick()                     { o.kicked = true }
 
 // MQTT-3.1.4-4: an accepted CONNECT is answered by CONNACK 0x00.
 func TestMQTT_3_1_4_4_ConnackAccepted(t *testing.T) {
