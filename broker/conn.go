@@ -39,6 +39,7 @@ type conn struct {
 
 	scratch    routeScratch
 	pub        packets.PublishPacket // reused for every incoming PUBLISH
+	lastTopic  string                // the topic of the last PUBLISH
 	disconnect bool                  // DISCONNECT received: discard the will
 	shut       atomic.Bool           // the server is shutting down
 }
@@ -272,7 +273,12 @@ func ackID(fh packets.FixedHeader, body []byte) (uint16, error) {
 // onPublish routes a client's message and acknowledges it per its QoS once
 // it is durable where it must be.
 func (c *conn) onPublish(p *packets.PublishPacket) error {
-	topic := string(p.Topic)
+	// A client mostly publishes to the same few topics: reuse the last
+	// topic string rather than allocate one per message.
+	if string(p.Topic) != c.lastTopic {
+		c.lastTopic = string(p.Topic)
+	}
+	topic := c.lastTopic
 	if !c.perms.CanPublish(topic) {
 		// MQTT-3.3.5-2: acknowledge normally, deliver nowhere.
 		c.srv.metrics.aclDenied.Add(1)
