@@ -333,7 +333,7 @@ func TestWillUpdatesChangeThePublishedWill(t *testing.T) {
 }
 
 func TestEmptyWillTopicUpdateDeletesTheWill(t *testing.T) {
-	_, b, addr := startGateway(t, Config{})
+	g, b, addr := startGateway(t, Config{})
 	col := brokerSubscriber(t, b, "#")
 	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "nowill", CleanSession: true, KeepAlive: time.Second,
 		Will: &mqttsn.Will{Topic: "status/x", Message: []byte("x")}})
@@ -344,9 +344,15 @@ func TestEmptyWillTopicUpdateDeletesTheWill(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	// A marker published after the keep-alive tolerance must be the first
-	// thing the subscriber sees.
-	time.Sleep(1700 * time.Millisecond)
+	// Once the gateway has declared the client lost (a will would have gone
+	// out then), a marker must be the first thing the subscriber sees.
+	deadline := time.Now().Add(waitTime)
+	for g.Stats().ClientsLost == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client was never declared lost")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	publishFromBroker(t, b, "marker", "m", 0)
 	if got := col.wait(t, 1); got[0] != "marker m" {
 		t.Fatalf("got %q: the deleted will was published", got)
