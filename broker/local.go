@@ -30,6 +30,23 @@ type LocalConfig struct {
 	// until Ack. After a reconnect of a persistent session, unacknowledged
 	// deliveries come again with Dup set.
 	OnMessage func(Delivery)
+
+	// Accept, when set, takes the place of OnMessage for a client that
+	// keeps what it receives durably on its own, as the bridge does in its
+	// disk queue. Each message is handed over once, at once, and the broker
+	// keeps nothing for the client: no window, no queue, no packet ids. The
+	// publisher is acknowledged only after done(nil); done(err) fails the
+	// publish as a failed store write does (a network client is closed
+	// unacknowledged and sends again, LocalClient.Publish returns err). done
+	// must be called exactly once, from any goroutine. Accept is called like
+	// OnMessage, with the session locked: it must not block. It needs a
+	// clean session.
+	Accept func(d Delivery, done func(error))
+
+	// NoLocal keeps the client's own messages from being delivered back to
+	// it (MQTT 5's No Local), so that a bridge cannot send a message it
+	// brought in from upstream back out on the same connection.
+	NoLocal bool
 }
 
 // Delivery is one message for a LocalClient.
@@ -55,6 +72,9 @@ type LocalClient struct {
 	who    clientIdentity
 	will   atomic.Pointer[Message]
 	handle func(Delivery)
+	accept func(Delivery, func(error))
+	// from marks the client's messages when NoLocal is set.
+	from   *session
 	closed atomic.Bool
 }
 
@@ -72,16 +92,26 @@ func (s *Server) Connect(cfg LocalConfig) (*LocalClient, bool, error) {
 	if s.ctx.Err() != nil {
 		return nil, false, ErrServerClosed
 	}
+	if cfg.Accept != nil && !cfg.CleanSession {
+		return nil, false, errors.New("broker: an in-process client with Accept needs a clean session")
+	}
 	who := clientIdentity{ClientID: cfg.ClientID, Username: cfg.Username, HasUsername: cfg.Username != ""}
-	c := &LocalClient{srv: s, who: who, handle: cfg.OnMessage}
+	c := &LocalClient{srv: s, who: who, handle: cfg.OnMessage, accept: cfg.Accept}
 	c.will.Store(cfg.Will)
 	if c.handle == nil {
 		c.handle = func(Delivery) {}
 	}
 	var present bool
 	c.sess, c.gen, present = s.attach(cfg.ClientID, cfg.CleanSession, who)
+	if cfg.NoLocal {
+		c.from = c.sess
+	}
 	s.metrics.clientsConnected.Add(1)
-	c.sess.resume(c, c.gen)
+	var out outlet = c
+	if c.accept != nil {
+		out = acceptOutlet{c}
+	}
+	c.sess.resume(out, c.gen)
 	return c, present, nil
 }
 
@@ -104,6 +134,7 @@ func (c *LocalClient) Publish(ctx context.Context, m Message) error {
 		return nil
 	}
 	msg := m
+	msg.from = c.from
 	if msg.Payload == nil {
 		msg.Payload = []byte{}
 	}
@@ -224,6 +255,27 @@ func (c *LocalClient) kick() {
 		c.srv.metrics.clientsConnected.Add(-1)
 	}
 }
+
+// acceptOutlet is the outlet of a LocalClient with Accept: the session
+// hands it every delivery at once, with the publisher's ticket.
+type acceptOutlet struct{ c *LocalClient }
+
+func (o acceptOutlet) publish(d delivery, dup bool) bool { return o.c.publish(d, dup) }
+func (o acceptOutlet) pubrel(pid uint16)                 { o.c.pubrel(pid) }
+func (o acceptOutlet) kick()                             { o.c.kick() }
+
+// accept hands m over; the ticket, if any, waits for the client's done.
+func (o acceptOutlet) accept(m *Message, qos byte, retain bool, t *ticket) {
+	done := noWait
+	if t != nil && qos > 0 {
+		t.pending.Add(1)
+		done = t.finish
+	}
+	o.c.accept(Delivery{Message: m, QoS: qos, Retain: retain}, done)
+}
+
+// noWait is the done of a hand-over nobody waits for.
+func noWait(error) {}
 
 // completeLocal finishes an in-process client's delivery, QoS 1 or 2, in
 // one step.

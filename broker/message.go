@@ -7,6 +7,10 @@ type Message struct {
 	Payload []byte
 	QoS     byte
 	Retain  bool
+
+	// from is the session of a NoLocal publisher, which does not get the
+	// message back.
+	from *session
 }
 
 // Delivery states of an outgoing QoS 1/2 message.

@@ -39,6 +39,9 @@ func (s *Server) route(m *Message, t *ticket, sc *routeScratch) {
 		matches = sc.merge()
 	}
 	for _, mt := range matches {
+		if mt.sess == m.from {
+			continue // NoLocal
+		}
 		mt.sess.deliver(m, min(m.QoS, mt.qos), false, t)
 	}
 	clear(sc.matches) // drop the session pointers

@@ -57,6 +57,11 @@ func (s *session) deliver(m *Message, qos byte, retain bool, t *ticket) {
 
 // deliverLocked is deliver with s.mu held.
 func (s *session) deliverLocked(m *Message, qos byte, retain bool, t *ticket) {
+	if a, ok := s.out.(acceptOutlet); ok {
+		s.srv.metrics.messagesOut.Add(1)
+		a.accept(m, qos, retain, t)
+		return
+	}
 	if s.out == nil {
 		if !s.persistent || (qos == 0 && !s.srv.cfg.QueueQoS0) {
 			return
