@@ -186,6 +186,19 @@ func TestLocalClientACL(t *testing.T) {
 	if s.Stats().ACLDenied != before+1 {
 		t.Error("denied publish not counted")
 	}
+
+	// A trusted client (the bridge) is not bound by the rules.
+	trusted, _, _ := s.Connect(LocalConfig{ClientID: "bridge", Trusted: true, CleanSession: true, OnMessage: in.deliver})
+	codes, err = trusted.Subscribe(bg(), Subscription{Filter: "secret/#"})
+	if err != nil || codes[0] != 0 {
+		t.Fatalf("trusted codes %v, %v", codes, err)
+	}
+	if err := trusted.Publish(bg(), Message{Topic: "secret/y", Payload: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	if d := in.wait(t, 1)[0]; d.Message.Topic != "secret/y" {
+		t.Fatalf("trusted client got %q", d.Message.Topic)
+	}
 }
 
 func TestLocalClientSetWill(t *testing.T) {
