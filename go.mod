@@ -4,7 +4,16 @@ go 1.26
 
 require go.yaml.in/yaml/v3 v3.0.4
 
-require golang.org/x/net v0.47.0
+require (
+	github.com/eclipse/paho.golang v0.23.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
+	golang.org/x/net v0.47.0
+)
+
+require (
+	github.com/gorilla/websocket v1.5.3 // indirect
+	golang.org/x/sync v0.17.0 // indirect
+)
 
 require (
 	github.com/coder/websocket v1.8.14
