@@ -65,6 +65,13 @@ type Options struct {
 	MaxBatch int
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// NoFreelistSync keeps bbolt from writing its freelist (every free page
+	// id) in every commit, and selects bbolt's hashmap freelist. Open then
+	// rebuilds the freelist by walking the live pages, and so does a failed
+	// commit: slower the more live data there is. Worth it for a file that
+	// can be mostly free space, such as a queue drained of a long backlog,
+	// where the synced freelist is most of what every commit writes.
+	NoFreelistSync bool
 }
 
 // Stats are cumulative counters for metrics.
@@ -149,10 +156,15 @@ func Open(path string, opts Options) (*DB, error) {
 	_, statErr := os.Stat(path)
 	newFile := errors.Is(statErr, fs.ErrNotExist)
 
-	bdb, err := bbolt.Open(path, fileMode, &bbolt.Options{
+	bopts := &bbolt.Options{
 		Timeout: lockTimeout,
 		NoSync:  false, // never: an ack must mean "on disk"
-	})
+	}
+	if opts.NoFreelistSync {
+		bopts.NoFreelistSync = true
+		bopts.FreelistType = bbolt.FreelistMapType
+	}
+	bdb, err := bbolt.Open(path, fileMode, bopts)
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("database %s is %w", path, ErrInUse)

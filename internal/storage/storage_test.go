@@ -419,3 +419,45 @@ func TestSubmitFromDone(t *testing.T) {
 		t.Fatal("follow-up write missing")
 	}
 }
+
+// TestNoFreelistSync: with the option, a reopened file (which rebuilds the
+// freelist by walking its pages) still has every write and knows its free
+// pages.
+func TestNoFreelistSync(t *testing.T) {
+	db, path := openTest(t, Options{NoFreelistSync: true})
+	if !db.bolt.NoFreelistSync || db.bolt.FreelistType != bbolt.FreelistMapType {
+		t.Fatalf("NoFreelistSync %v, FreelistType %v", db.bolt.NoFreelistSync, db.bolt.FreelistType)
+	}
+	for i := range uint64(100) {
+		if err := db.Update(context.Background(), put(key(i), make([]byte, 1000))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Update(context.Background(), func(tx *bbolt.Tx) error {
+		return tx.DeleteBucket(testBucket)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(context.Background(), put(key(1), []byte("one"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db2, err := Open(path, Options{NoFreelistSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if v := get(t, db2, key(1)); string(v) != "one" {
+		t.Fatalf("after reopen: %q", v)
+	}
+	if err := db2.View(func(tx *bbolt.Tx) error {
+		if st := tx.DB().Stats(); st.FreePageN == 0 {
+			return fmt.Errorf("no free pages found after reopen: %+v", st)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
