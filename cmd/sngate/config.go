@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
 )
@@ -43,6 +44,8 @@ type Config struct {
 	Broker broker.Config `yaml:"broker"`
 	// Gateway is the MQTT-SN gateway in front of it.
 	Gateway gateway.Config `yaml:"gateway"`
+	// Bridge relays topics to and from upstream (cloud) brokers.
+	Bridge bridge.Config `yaml:"bridge"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -114,6 +117,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, inSection("log", c.Log.Validate())...)
 	errs = append(errs, inSection("broker", c.Broker.Validate())...)
 	errs = append(errs, inSection("gateway", c.Gateway.Validate())...)
+	errs = append(errs, inSection("bridge", c.Bridge.Validate())...)
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}

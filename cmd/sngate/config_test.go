@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/broker/auth"
 	"github.com/sngate/sngate/gateway"
@@ -49,7 +50,8 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestDefaults(t *testing.T) {
 	c := Defaults()
-	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway()}
+	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
@@ -64,7 +66,8 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway()}
+	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}
@@ -285,6 +288,37 @@ func TestBrokerConfigErrorsNameFileAndLine(t *testing.T) {
 		path + `:4: broker.listeners.1.type: "udp" is not one of tcp, tls, websocket`,
 		path + `:6: broker.max_inflight: -1 must not be negative`,
 		path + `:9: broker.acl.0.topic:`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestBridgeConfigErrorsNameFileAndLine(t *testing.T) {
+	path := writeFile(t, "sngate.yaml", `bridge:
+  connections:
+    - name: cloud
+      url: mqtts://iot.example.com:8883
+      protocol: mqtt4
+      tls:
+        ca_file: /nonexistent/ca.pem
+      queue:
+        policy: drop-newest
+      rules:
+        - direction: out
+          topic: sensors/#
+          qos: 3
+`)
+	_, err := loadConfig(path)
+	if err == nil {
+		t.Fatal("bad bridge section accepted")
+	}
+	for _, want := range []string{
+		path + `:5: bridge.connections.0.protocol: "mqtt4" is not one of mqtt5, mqtt311`,
+		path + `:7: bridge.connections.0.tls.ca_file: stat /nonexistent/ca.pem: no such file or directory`,
+		path + `:9: bridge.connections.0.queue.policy: "drop-newest" is not one of drop-oldest, refuse-new`,
+		path + `:13: bridge.connections.0.rules.0.qos: 3 is not 0, 1 or 2`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)

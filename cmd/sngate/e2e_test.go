@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sngate/sngate/internal/mosquittotest"
 )
 
 // freePorts returns a free loopback TCP port and a free UDP port.
@@ -74,5 +76,61 @@ func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
 	}
 	if got := sub.out.String(); got != "cmd/valve open\n" {
 		t.Fatalf("sngate sub printed %q", got)
+	}
+}
+
+// TestEndToEndBridge: `sngate run` with a bridge section relays a local
+// publish to an upstream mosquitto and a message from it back.
+func TestEndToEndBridge(t *testing.T) {
+	up := mosquittotest.Start(t, mosquittotest.Config{})
+	got := up.Collect(t, "gw1/#", 1, "checker")
+	tcpPort, udpPort := freePorts(t)
+	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
+		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+`
+bridge:
+  connections:
+    - name: cloud
+      url: `+up.URL()+`
+      rules:
+        - {direction: out, topic: sensors/#, qos: 1, remote_prefix: gw1/}
+        - {direction: in, topic: cmd/#, qos: 1, remote_prefix: gw1/}
+`)
+	stderr, stop := startRun(t, "run", "-c", cfg)
+	defer stop()
+	waitFor(t, stderr, "upstream connected")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/#", "-v", "-C", "1", "-q", "1")
+	var out bytes.Buffer
+	msub.Stdout = &out
+	if err := msub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/t1", "-q", "1", "-m", "21.5").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if ms := got.WaitCount(t, 1, 20*time.Second); ms[0].Topic != "gw1/sensors/t1" || ms[0].Payload != "21.5" {
+		t.Fatalf("upstream got %+v", ms[0])
+	}
+	// mosquitto_sub has subscribed by now or soon: publish until it has
+	// the message (bounded by ctx).
+	exited := make(chan error, 1)
+	go func() { exited <- msub.Wait() }()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for waiting := true; waiting; {
+		up.Publish(t, "gw1/cmd/valve", "open", 1, false)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("mosquitto_sub: %v", err)
+			}
+			waiting = false
+		case <-tick.C:
+		}
+	}
+	if got := strings.TrimSpace(out.String()); got != "cmd/valve open" {
+		t.Fatalf("local mosquitto_sub got %q", got)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/sngate/sngate/bridge"
+	"github.com/sngate/sngate/bridge/upstream"
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
 )
@@ -70,15 +72,26 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		log.Error("cannot start the broker", "err", err)
 		return exitError
 	}
-	if err := srv.Start(); err != nil {
-		log.Error("cannot start the broker", "err", err)
-		shutdown(srv, nil, log)
+	// paho.mqtt.golang logs through package variables: set them once here.
+	upstream.SetMQTT311LibraryLogger(log.With("part", "bridge", "lib", "paho.mqtt.golang"))
+	// The bridge attaches to the broker before its listeners open, so
+	// that every message from the first one on is relayed.
+	br, err := bridge.New(cfg.Bridge, srv, bridge.Options{DataDir: cfg.DataDir, Logger: log.With("part", "bridge")})
+	if err != nil {
+		log.Error("cannot start the bridge", "err", err)
+		shutdown(srv, nil, nil, log)
 		return exitError
 	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start the broker", "err", err)
+		shutdown(srv, nil, br, log)
+		return exitError
+	}
+	br.Start()
 	gw, err := startGateway(ctx, cfg.Gateway, srv, log.With("part", "gateway"))
 	if err != nil {
 		log.Error("cannot start the MQTT-SN gateway", "err", err)
-		shutdown(srv, nil, log)
+		shutdown(srv, nil, br, log)
 		return exitError
 	}
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
@@ -87,7 +100,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	<-ctx.Done()
 
 	log.Info("sngate stopping", "reason", context.Cause(ctx).Error())
-	if err := shutdown(srv, gw, log); err != nil {
+	if err := shutdown(srv, gw, br, log); err != nil {
 		return exitError
 	}
 	log.Info("sngate stopped")
@@ -121,14 +134,19 @@ func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, l
 	return gw, nil
 }
 
-// shutdown stops the gateway (when there is one), then the broker, which
-// makes its store durable.
-func shutdown(srv *broker.Server, gw *gateway.Gateway, log *slog.Logger) error {
+// shutdown stops the gateway and the bridge (those there are), then the
+// broker, which makes its store durable.
+func shutdown(srv *broker.Server, gw *gateway.Gateway, br *bridge.Bridge, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if gw != nil {
 		if err := gw.Shutdown(ctx); err != nil {
 			log.Error("unclean gateway shutdown", "err", err)
+		}
+	}
+	if br != nil {
+		if err := br.Shutdown(ctx); err != nil {
+			log.Error("unclean bridge shutdown", "err", err)
 		}
 	}
 	if err := srv.Shutdown(ctx); err != nil {
