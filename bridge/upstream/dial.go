@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -105,4 +107,57 @@ func (c deadlineConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// packetConn is the connection paho.golang writes to. paho takes a
+// sync.Locker connection as thread-safe: it writes each packet as several
+// Writes (fixed header, variable header, properties, payload) between Lock
+// and Unlock. packetConn gathers those and writes the packet at Unlock in
+// one system call, instead of one per part: the drain of a backlog is
+// bound by these calls. A failed write closes the connection, so that the
+// reader ends it, since paho learns nothing from Unlock.
+type packetConn struct {
+	deadlineConn
+	mu  sync.Mutex
+	buf []byte
+	// inLock is set between Lock and Unlock. Every paho write comes
+	// through a packet's WriteTo, under the lock; a Write outside it (none
+	// known) takes the lock itself.
+	inLock atomic.Bool
+}
+
+func newPacketConn(c deadlineConn) *packetConn { return &packetConn{deadlineConn: c} }
+
+// Lock starts a packet.
+func (c *packetConn) Lock() {
+	c.mu.Lock()
+	c.inLock.Store(true)
+}
+
+// Unlock writes the packet gathered since Lock.
+func (c *packetConn) Unlock() {
+	if len(c.buf) > 0 {
+		if _, err := c.deadlineConn.Write(c.buf); err != nil {
+			c.deadlineConn.Close()
+		}
+	}
+	if cap(c.buf) > maxKeptPacketBuffer {
+		c.buf = nil
+	}
+	c.buf = c.buf[:0]
+	c.inLock.Store(false)
+	c.mu.Unlock()
+}
+
+// maxKeptPacketBuffer is the largest gathering buffer kept between packets.
+const maxKeptPacketBuffer = 64 << 10
+
+func (c *packetConn) Write(p []byte) (int, error) {
+	if c.inLock.Load() { // by the goroutine holding the lock
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadlineConn.Write(p)
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 )
 
@@ -104,8 +103,8 @@ func (c *mqtt5Client) Connect(ctx context.Context, subs []Subscription) (bool, e
 	conn.pc = paho.NewClient(paho.ClientConfig{
 		ClientID: c.cfg.ClientID,
 		// paho writes from several goroutines (publishers, acks, pings);
-		// the thread-safe wrapper serializes whole packets.
-		Conn:    packets.NewThreadSafeConn(deadlineConn{Conn: raw, timeout: c.cfg.writeTimeout()}),
+		// packetConn serializes whole packets, each in one write.
+		Conn:    newPacketConn(deadlineConn{Conn: raw, timeout: c.cfg.writeTimeout()}),
 		Session: c.sess,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			<-conn.ready
