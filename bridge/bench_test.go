@@ -64,6 +64,7 @@ func queueing(tb testing.TB, dir string, url string) (*broker.Server, *Bridge) {
 	inflight, _ := strconv.Atoi(os.Getenv("SNGATE_BRIDGE_INFLIGHT")) // 0: the default
 	br, err := New(Config{Connections: []ConnectionConfig{{
 		Name: "cloud", URL: url, ReconnectMax: time.Second, Inflight: inflight,
+		Protocol: os.Getenv("SNGATE_BRIDGE_PROTOCOL"), // "": the default
 		Queue: QueueConfig{MaxMessages: 2_000_000, MaxBytes: 1 << 30},
 		Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
 	}}}, srv, Options{DataDir: dir, StatusInterval: -1})
@@ -142,7 +143,8 @@ func BenchmarkBridgeEnqueue(b *testing.B) {
 // reporting the resident set as the queue grows, then drains them to a
 // local mosquitto and reports the rate. It takes minutes: run it with
 // SNGATE_BRIDGE_1M=1 go test -run TestBridgeMillion -v -timeout 30m ./bridge
-// (SNGATE_BRIDGE_INFLIGHT=N sets the window).
+// (SNGATE_BRIDGE_INFLIGHT=N sets the window, SNGATE_BRIDGE_PROTOCOL=mqtt311
+// the protocol).
 func TestBridgeMillion(t *testing.T) {
 	if os.Getenv("SNGATE_BRIDGE_1M") == "" {
 		t.Skip("set SNGATE_BRIDGE_1M=1 to queue and drain a million messages")
