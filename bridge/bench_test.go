@@ -65,8 +65,8 @@ func queueing(tb testing.TB, dir string, url string) (*broker.Server, *Bridge) {
 	br, err := New(Config{Connections: []ConnectionConfig{{
 		Name: "cloud", URL: url, ReconnectMax: time.Second, Inflight: inflight,
 		Protocol: os.Getenv("SNGATE_BRIDGE_PROTOCOL"), // "": the default
-		Queue: QueueConfig{MaxMessages: 2_000_000, MaxBytes: 1 << 30},
-		Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
+		Queue:    QueueConfig{MaxMessages: 2_000_000, MaxBytes: 1 << 30},
+		Rules:    []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
 	}}}, srv, Options{DataDir: dir, StatusInterval: -1})
 	if err != nil {
 		tb.Fatal(err)
