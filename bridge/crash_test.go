@@ -15,8 +15,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,9 +59,22 @@ func TestHelperGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	br.Start()
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
 	fmt.Println(childReady)
-	time.Sleep(childLife) // until killed
-	t.Error("helper gateway not killed within", childLife)
+	select {
+	case <-stop: // a graceful stop, as sngate run does it
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := br.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(childLife): // until killed
+		t.Error("helper gateway not stopped within", childLife)
+	}
 }
 
 // gatewayChild is a running helper gateway.
@@ -142,6 +157,22 @@ func (c *gatewayChild) kill(t *testing.T) {
 	t.Logf("helper gateway killed; its log:\n%s", c.log())
 }
 
+// stop ends the child with SIGTERM and waits for its clean exit.
+func (c *gatewayChild) stop(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Fatalf("helper gateway after SIGTERM: %v\n%s", err, c.log())
+		}
+	case <-time.After(waitTime):
+		t.Fatal("helper gateway did not stop")
+	}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -203,6 +234,33 @@ func TestBridgeCrash(t *testing.T) {
 		t.Logf("%d duplicates", dups)
 		if dups > conn.Inflight {
 			t.Errorf("%d duplicates, more than the in-flight window of %d", dups, conn.Inflight)
+		}
+	})
+}
+
+// TestBridgeGracefulRestart: messages queued during an outage survive a
+// graceful stop and start of the gateway, and go out once, in order.
+func TestBridgeGracefulRestart(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, protocol string) {
+		up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
+		got := up.Collect(t, "gw1/#", 1, "checker")
+		up.Stop()
+		dir, addr := t.TempDir(), freeAddr(t)
+		conn := ConnectionConfig{
+			Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
+			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
+		}
+		child := startGatewayChild(t, dir, addr, conn)
+		const n = 2000
+		publishNumbered(t, addr, "sensors/t", 1, 1, n)
+		child.stop(t)
+
+		startGatewayChild(t, dir, addr, conn)
+		up.Start()
+		got.Restart()
+		ms := got.WaitCount(t, n, waitTime)
+		if dups := checkNumbered(t, payloads(ms), 1, n); dups != 0 {
+			t.Errorf("%d duplicates after a graceful restart", dups)
 		}
 	})
 }
