@@ -80,7 +80,8 @@ func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
 }
 
 // TestEndToEndBridge: `sngate run` with a bridge section relays a local
-// publish to an upstream mosquitto and a message from it back.
+// MQTT publish and an MQTT-SN sensor's to an upstream mosquitto, and a
+// message from it back.
 func TestEndToEndBridge(t *testing.T) {
 	up := mosquittotest.Start(t, mosquittotest.Config{})
 	got := up.Collect(t, "gw1/#", 1, "checker")
@@ -112,6 +113,14 @@ bridge:
 	}
 	if ms := got.WaitCount(t, 1, 20*time.Second); ms[0].Topic != "gw1/sensors/t1" || ms[0].Payload != "21.5" {
 		t.Fatalf("upstream got %+v", ms[0])
+	}
+	// An MQTT-SN sensor's reading goes the same way.
+	gw := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(udpPort), "--retry", "500ms"}
+	if code, _, errOut := sngate(t, append(append([]string{"pub"}, gw...), "-t", "sensors/t2", "-q", "1", "-m", "19.0")...); code != 0 {
+		t.Fatalf("sngate pub: exit %d: %s", code, errOut)
+	}
+	if ms := got.WaitCount(t, 2, 20*time.Second); ms[1].Topic != "gw1/sensors/t2" || ms[1].Payload != "19.0" {
+		t.Fatalf("upstream got %+v from the MQTT-SN sensor", ms[1])
 	}
 	// mosquitto_sub has subscribed by now or soon: publish until it has
 	// the message (bounded by ctx).
