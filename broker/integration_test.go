@@ -15,16 +15,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +35,7 @@ import (
 
 	"github.com/sngate/sngate/broker/auth"
 	"github.com/sngate/sngate/broker/packets"
+	"github.com/sngate/sngate/internal/mosquittotest"
 )
 
 // mosqTimeout bounds every run of a mosquitto client; it is killed after.
@@ -640,92 +635,20 @@ func TestMosquittoOfflineQueueQoS1(t *testing.T) { offlineQueue(t, "1") }
 // PUBLISH/PUBREC/PUBREL/PUBCOMP flow on both sides, across a reconnect.
 func TestMosquittoOfflineQueueQoS2(t *testing.T) { offlineQueue(t, "2") }
 
-// testPKI is a CA, a server certificate for 127.0.0.1 and a client
-// certificate it signed, and a client certificate from another CA, as PEM
-// files.
-type testPKI struct {
-	caFile, serverCert, serverKey, clientCert, clientKey string
-	otherCAFile, otherCert, otherKey                     string
-}
-
-func newTestPKI(t testing.TB) testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	serial := int64(1)
-	write := func(name, typ string, der []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	// issue makes a key and a certificate from tmpl, signed by parent (nil:
-	// self-signed), and writes both.
-	issue := func(name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial++
-		tmpl.SerialNumber = big.NewInt(serial)
-		tmpl.NotBefore = time.Now().Add(-time.Hour)
-		tmpl.NotAfter = time.Now().Add(24 * time.Hour)
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cert, key, write(name+".crt", "CERTIFICATE", der), write(name+".key", "PRIVATE KEY", keyDER)
-	}
-	caTmpl := func(cn string) *x509.Certificate {
-		return &x509.Certificate{
-			Subject: pkix.Name{CommonName: cn}, IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-	}
-	leaf := func(cn string, usage x509.ExtKeyUsage) *x509.Certificate {
-		return &x509.Certificate{
-			Subject: pkix.Name{CommonName: cn}, KeyUsage: x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		}
-	}
-	var p testPKI
-	ca, caKey, caFile, _ := issue("ca", caTmpl("sngate test CA"), nil, nil)
-	p.caFile = caFile
-	srv := leaf("127.0.0.1", x509.ExtKeyUsageServerAuth)
-	srv.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-	_, _, p.serverCert, p.serverKey = issue("server", srv, ca, caKey)
-	_, _, p.clientCert, p.clientKey = issue("client", leaf("tls-client", x509.ExtKeyUsageClientAuth), ca, caKey)
-	other, otherKey, otherCAFile, _ := issue("other-ca", caTmpl("another CA"), nil, nil)
-	p.otherCAFile = otherCAFile
-	_, _, p.otherCert, p.otherKey = issue("other-client", leaf("stranger", x509.ExtKeyUsageClientAuth), other, otherKey)
-	return p
-}
-
 // TestMosquittoTLS: a tls listener with require_client_cert admits
 // mosquitto clients that trust its CA and present a certificate it signed,
 // and refuses clients without one, with one from another CA, and clients
 // that do not trust the server.
 func TestMosquittoTLS(t *testing.T) {
 	needMosquitto(t)
-	pki := newTestPKI(t)
+	pki := mosquittotest.NewPKI(t)
 	s, addrs := startListeners(t, Config{Listeners: []ListenerConfig{{
 		Type: "tls", Address: "127.0.0.1:0",
-		CertFile: pki.serverCert, KeyFile: pki.serverKey,
-		ClientCAFile: pki.caFile, RequireClientCert: true,
+		CertFile: pki.ServerCert, KeyFile: pki.ServerKey,
+		ClientCAFile: pki.CAFile, RequireClientCert: true,
 	}}}, "")
 	hp := hostPort(t, addrs[0]) // -h 127.0.0.1: verified against the IP SAN
-	withCert := args(hp, []string{"--cafile", pki.caFile, "--cert", pki.clientCert, "--key", pki.clientKey})
+	withCert := args(hp, []string{"--cafile", pki.CAFile, "--cert", pki.ClientCert, "--key", pki.ClientKey})
 
 	sub := startMosq(t, "mosquitto_sub", args(withCert, []string{"-i", "tls-sub", "-q", "1", "-t", "tls/#", "-F", "%t %p"})...)
 	waitSubscribed(t, s, "tls-sub", "tls/#")
@@ -733,9 +656,9 @@ func TestMosquittoTLS(t *testing.T) {
 	sub.waitLine("tls/ok over tls", waitTime)
 
 	refused := map[string][]string{
-		"no client certificate":              args(hp, []string{"--cafile", pki.caFile}),
-		"client certificate of another CA":   args(hp, []string{"--cafile", pki.caFile, "--cert", pki.otherCert, "--key", pki.otherKey}),
-		"client does not trust the server":   args(hp, []string{"--cafile", pki.otherCAFile, "--cert", pki.clientCert, "--key", pki.clientKey}),
+		"no client certificate":              args(hp, []string{"--cafile", pki.CAFile}),
+		"client certificate of another CA":   args(hp, []string{"--cafile", pki.CAFile, "--cert", pki.OtherCert, "--key", pki.OtherKey}),
+		"client does not trust the server":   args(hp, []string{"--cafile", pki.OtherCAFile, "--cert", pki.ClientCert, "--key", pki.ClientKey}),
 		"plain MQTT on the TLS port, no tls": hp,
 	}
 	before := s.Stats().MessagesIn
@@ -760,11 +683,11 @@ func TestMosquittoTLS(t *testing.T) {
 
 	// TLS versions, with a Go client: mosquitto's --tls-version only sets
 	// the least version it offers. TLS 1.2 is the minimum.
-	cert, err := tls.LoadX509KeyPair(pki.clientCert, pki.clientKey)
+	cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(pki.caFile)
+	caPEM, err := os.ReadFile(pki.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -909,11 +832,11 @@ func TestWebSocket(t *testing.T) {
 	} else {
 		t.Log("mosquitto clients without WebSocket support: testing with the Go client")
 	}
-	pki := newTestPKI(t)
+	pki := mosquittotest.NewPKI(t)
 	s, addrs := startListeners(t, Config{Listeners: []ListenerConfig{
 		{Type: "websocket", Address: "127.0.0.1:0"},
 		{Type: "tcp", Address: "127.0.0.1:0"},
-		{Type: "websocket", Address: "127.0.0.1:0", Path: "/secure", CertFile: pki.serverCert, KeyFile: pki.serverKey},
+		{Type: "websocket", Address: "127.0.0.1:0", Path: "/secure", CertFile: pki.ServerCert, KeyFile: pki.ServerKey},
 	}}, "")
 	wsURL, tcpAddr := "ws://"+addrs[0]+DefaultWebSocketPath, addrs[1]
 
@@ -1018,7 +941,7 @@ func TestWebSocket(t *testing.T) {
 	}
 
 	// WebSocket over TLS, on its configured path.
-	caPEM, err := os.ReadFile(pki.caFile)
+	caPEM, err := os.ReadFile(pki.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
