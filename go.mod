@@ -7,11 +7,16 @@ require go.yaml.in/yaml/v3 v3.0.4
 require (
 	github.com/eclipse/paho.golang v0.23.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	go.bug.st/serial v1.6.4
 	golang.org/x/net v0.47.0
+	periph.io/x/conn/v3 v3.7.2
+	periph.io/x/host/v3 v3.8.5
 )
 
 require (
+	github.com/creack/goselect v0.1.2 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/jonboulle/clockwork v0.4.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
 )
 
@@ -19,6 +24,6 @@ require (
 	github.com/coder/websocket v1.8.14
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.45.0
-	golang.org/x/sys v0.38.0 // indirect
+	golang.org/x/sys v0.38.0
 	golang.org/x/term v0.37.0
 )
