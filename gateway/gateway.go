@@ -126,7 +126,7 @@ func (g *Gateway) Serve(tr Transport) error {
 	// Bad input is dropped here, before any client state is touched; the
 	// limiter and the log throttles belong to this loop alone.
 	var (
-		limit                               = newLimiter(g.cfg.packetsPerSecond(), time.Now())
+		limit                               = newLimiter(g.rateFor(tr), time.Now())
 		logLimited, logMalformed, logTooBig logThrottle
 	)
 	buf := make([]byte, mqttsn.MaxMessageLen)
@@ -170,6 +170,15 @@ func (g *Gateway) Serve(tr Transport) error {
 		}
 		g.handle(at, p)
 	}
+}
+
+// rateFor is the per-address limit for tr: packets_per_second, or none on
+// a paced transport.
+func (g *Gateway) rateFor(tr Transport) int {
+	if p, ok := tr.(Paced); ok && p.Paced() {
+		return 0
+	}
+	return g.cfg.packetsPerSecond()
 }
 
 // Shutdown stops serving. Clients are detached from the broker without

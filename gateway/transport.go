@@ -26,6 +26,15 @@ type Transport interface {
 	String() string
 }
 
+// Paced is implemented by transports whose medium bounds what each peer can
+// send: a serial line at its baud rate. The gateway does not rate-limit
+// them (packets_per_second is for networks, where one address can flood),
+// since on a line the limit would only cut a sensor below what the wire
+// carries.
+type Paced interface {
+	Paced() bool
+}
+
 // Transport errors.
 var (
 	ErrTooLong     = errors.New("gateway: message longer than the receive buffer")

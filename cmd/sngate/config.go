@@ -19,6 +19,7 @@ import (
 	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/hw"
 )
 
 // defaultYAML is the built-in configuration. It is the single source of the
@@ -46,6 +47,9 @@ type Config struct {
 	Gateway gateway.Config `yaml:"gateway"`
 	// Bridge relays topics to and from upstream (cloud) brokers.
 	Bridge bridge.Config `yaml:"bridge"`
+	// Serial lists the serial ports (UARTs, USB adapters, XBee radios)
+	// that are MQTT-SN transports of the gateway, next to UDP.
+	Serial []hw.PortConfig `yaml:"serial"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -118,6 +122,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, inSection("broker", c.Broker.Validate())...)
 	errs = append(errs, inSection("gateway", c.Gateway.Validate())...)
 	errs = append(errs, inSection("bridge", c.Bridge.Validate())...)
+	errs = append(errs, inSection("serial", hw.ValidatePorts(c.Serial))...)
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}

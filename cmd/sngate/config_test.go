@@ -14,6 +14,7 @@ import (
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/broker/auth"
 	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/hw"
 )
 
 // defaultGateway is the gateway section default.yaml spells out.
@@ -51,7 +52,7 @@ func writeFile(t *testing.T, name, content string) string {
 func TestDefaults(t *testing.T) {
 	c := Defaults()
 	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
@@ -67,7 +68,7 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}
@@ -319,6 +320,34 @@ func TestBridgeConfigErrorsNameFileAndLine(t *testing.T) {
 		path + `:7: bridge.connections.0.tls.ca_file: stat /nonexistent/ca.pem: no such file or directory`,
 		path + `:9: bridge.connections.0.queue.policy: "drop-newest" is not one of drop-oldest, refuse-new`,
 		path + `:13: bridge.connections.0.rules.0.qos: 3 is not 0, 1 or 2`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestSerialConfigErrorsNameFileAndLine(t *testing.T) {
+	path := writeFile(t, "sngate.yaml", `serial:
+  - name: uart0
+    path: /dev/ttyAMA0
+    parity: sometimes
+    framing: cobs
+  - name: zb
+    usb: {vid: "04x3", pid: "6015"}
+    framing: xbee
+    xbee:
+      api_mode: 3
+`)
+	_, err := loadConfig(path)
+	if err == nil {
+		t.Fatal("bad serial section accepted")
+	}
+	for _, want := range []string{
+		path + `:4: serial.0.parity: "sometimes" is not none, even, odd, mark or space`,
+		path + `:5: serial.0.framing: "cobs" is not one of raw, slip, xbee`,
+		path + `:7: serial.1.usb.vid:`,
+		path + `:10: serial.1.xbee.api_mode: 3 is not 1 or 2`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)

@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sngate/sngate/hw/frame"
+	hwserial "github.com/sngate/sngate/hw/serial"
+	"github.com/sngate/sngate/hw/serial/serialtest"
 	"github.com/sngate/sngate/internal/mosquittotest"
+	"github.com/sngate/sngate/mqttsn"
 )
 
 // freePorts returns a free loopback TCP port and a free UDP port.
@@ -143,3 +147,95 @@ bridge:
 		t.Fatalf("local mosquitto_sub got %q", got)
 	}
 }
+
+// TestEndToEndSerial: `sngate run` with a serial port in SLIP framing; a
+// sensor on the other end of a real tty pair reaches mosquitto_sub on the
+// broker, and mosquitto_pub reaches the sensor.
+func TestEndToEndSerial(t *testing.T) {
+	for _, tool := range []string{"mosquitto_sub", "mosquitto_pub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian package mosquitto-clients)", tool)
+		}
+	}
+	pair := serialtest.NewPair(t)
+	tcpPort, udpPort := freePorts(t)
+	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
+		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+`
+serial:
+  - {name: uart0, path: `+pair.A+`, baud: 115200, framing: slip}
+`)
+	stderr, stop := startRun(t, "run", "-c", cfg)
+	defer stop()
+	waitFor(t, stderr, "sngate started")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	port, err := hwserial.Open(ctx, hwserial.Config{Path: pair.B, Baud: 115200}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Close()
+	sensor := &slipTransport{port: port, r: frame.NewSLIPReader(port)}
+	in := make(chan mqttsn.Message, 4)
+	c := mqttsn.NewClient(sensor, mqttsn.ClientConfig{ClientID: "uart-sensor", RetryInterval: 500 * time.Millisecond,
+		OnMessage: func(m mqttsn.Message) { in <- m }})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/#", "-v", "-C", "1", "-q", "1")
+	var out bytes.Buffer
+	msub.Stdout = &out
+	if err := msub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Retained, so that mosquitto_sub gets it whenever it subscribes.
+	if err := c.Publish(ctx, mqttsn.TopicName("sensors/uart"), []byte("7.5"), mqttsn.QoS1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := msub.Wait(); err != nil {
+		t.Fatalf("mosquitto_sub: %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != "sensors/uart 7.5" {
+		t.Fatalf("mosquitto_sub got %q", got)
+	}
+	if _, err := c.Subscribe(ctx, mqttsn.TopicName("cmd/uart"), mqttsn.QoS1); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/uart", "-q", "1", "-m", "reset").Run(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-in:
+		if string(m.Payload) != "reset" {
+			t.Fatalf("sensor got %q", m.Payload)
+		}
+	case <-ctx.Done():
+		t.Fatal("the sensor got nothing from mosquitto_pub")
+	}
+}
+
+// slipTransport is a sensor's SLIP-framed serial port as an
+// mqttsn.Transport.
+type slipTransport struct {
+	port *hwserial.Port
+	r    *frame.SLIPReader
+}
+
+func (s *slipTransport) Read(b []byte) (int, error) {
+	for {
+		n, err := s.r.ReadFrame(b)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+}
+
+func (s *slipTransport) Write(b []byte) (int, error) {
+	if _, err := s.port.Write(frame.AppendSLIP(nil, b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *slipTransport) Close() error { return s.port.Close() }

@@ -13,6 +13,7 @@ import (
 	"github.com/sngate/sngate/bridge/upstream"
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/hw"
 )
 
 // configFlags are the flags of every command that reads the configuration.
@@ -94,6 +95,11 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		shutdown(srv, nil, br, log)
 		return exitError
 	}
+	if err := startSerial(ctx, cfg.Serial, gw, log.With("part", "serial")); err != nil {
+		log.Error("cannot start a serial port", "err", err)
+		shutdown(srv, gw, br, log)
+		return exitError
+	}
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
 		"data_dir", cfg.DataDir, "config", source)
 
@@ -132,6 +138,25 @@ func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, l
 		}
 	}()
 	return gw, nil
+}
+
+// startSerial opens every serial port and serves it as a transport of the
+// gateway. A port that cannot be opened at start is an error (a typo in a
+// path should not pass unnoticed); later outages are the port's to ride out.
+func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway, log *slog.Logger) error {
+	for _, pc := range ports {
+		tr, err := hw.Open(ctx, pc, log.With("port", pc.Name))
+		if err != nil {
+			return err
+		}
+		log.Info("listening", "transport", tr.String())
+		go func() {
+			if err := gw.Serve(tr); err != nil {
+				log.Error("serial transport stopped", "port", pc.Name, "err", err)
+			}
+		}()
+	}
+	return nil
 }
 
 // shutdown stops the gateway and the bridge (those there are), then the

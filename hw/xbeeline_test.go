@@ -1,0 +1,260 @@
+package hw
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/brokertest"
+	"github.com/sngate/sngate/gateway"
+	"github.com/sngate/sngate/hw/serial"
+	"github.com/sngate/sngate/hw/serial/serialtest"
+	"github.com/sngate/sngate/hw/xbee"
+	"github.com/sngate/sngate/mqttsn"
+)
+
+// radio simulates the XBee radio at the far end of the gateway's serial
+// port: API mode 2 with escaping, answering AT commands (0x08 → 0x88) and
+// transmit requests (0x10 → 0x8B), and carrying several remote sensors,
+// each with its own 64-bit address.
+type radio struct {
+	t       testing.TB
+	port    *serial.Port
+	ap, ao  byte
+	silent  bool // answers nothing (a radio in the wrong mode, or dead)
+	mu      sync.Mutex
+	wbuf    []byte
+	sensors map[uint64]*remote
+	nextID  uint16
+}
+
+func newRadio(t testing.TB, path string, ap, ao byte, silent bool) *radio {
+	t.Helper()
+	port, err := serial.Open(context.Background(), serial.Config{Path: path, Baud: 115200}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &radio{t: t, port: port, ap: ap, ao: ao, silent: silent, sensors: map[uint64]*remote{}, nextID: 0x1000}
+	t.Cleanup(func() { port.Close() })
+	go r.run()
+	return r
+}
+
+func (r *radio) send(f xbee.Frame) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, err := xbee.Append(r.wbuf[:0], f, true)
+	if err != nil {
+		return err
+	}
+	r.wbuf = b
+	_, err = r.port.Write(b)
+	return err
+}
+
+// raw writes bytes to the gateway as they are.
+func (r *radio) raw(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.port.Write(b)
+}
+
+func (r *radio) run() {
+	rd := xbee.NewReader(r.port, true)
+	for {
+		f, err := rd.ReadFrame()
+		if err != nil {
+			if err == serial.ErrClosed || strings.Contains(err.Error(), "closed") {
+				return
+			}
+			continue
+		}
+		if r.silent {
+			continue
+		}
+		switch f := f.(type) {
+		case *xbee.ATCommand:
+			resp := &xbee.ATResponse{FrameID: f.FrameID, Command: f.Command}
+			switch string(f.Command[:]) {
+			case "AP":
+				resp.Data = []byte{r.ap}
+			case "AO":
+				resp.Data = []byte{r.ao}
+			default:
+				resp.Status = 2 // invalid command
+			}
+			r.send(resp)
+		case *xbee.TransmitRequest:
+			r.send(&xbee.TransmitStatus{FrameID: f.FrameID, Short: f.Dest.Short})
+			r.mu.Lock()
+			var to []*remote
+			for long, s := range r.sensors {
+				if f.Dest.IsBroadcast() || f.Dest.Long == long {
+					to = append(to, s)
+				}
+			}
+			r.mu.Unlock()
+			for _, s := range to {
+				select {
+				case s.in <- f.Data:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// remote is a sensor behind the radio, as an mqttsn.Transport.
+type remote struct {
+	r      *radio
+	addr   xbee.Address
+	in     chan []byte
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (r *radio) sensor(long uint64) *remote {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.nextID++
+	s := &remote{r: r, addr: xbee.Address{Long: long, Short: r.nextID}, in: make(chan []byte, 16), closed: make(chan struct{})}
+	r.sensors[long] = s
+	return s
+}
+
+func (s *remote) Read(b []byte) (int, error) {
+	select {
+	case m := <-s.in:
+		return copy(b, m), nil
+	case <-s.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+func (s *remote) Write(b []byte) (int, error) {
+	if err := s.r.send(&xbee.Receive{Src: s.addr, Options: 0x01, Data: b}); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func (s *remote) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+// xbeeGateway runs a broker and a gateway serving an XBee on path.
+func xbeeGateway(t *testing.T, path string) (*broker.Server, *XBee) {
+	t.Helper()
+	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	gw, err := gateway.New(gateway.Config{RetryInterval: time.Second}, srv, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	})
+	port, err := serial.Open(context.Background(), serial.Config{Path: path, Baud: 115200}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gw.Serve(x)
+	return srv, x
+}
+
+// TestXBeeThreeSensors: three sensors behind one radio are three MQTT-SN
+// clients, by 64-bit address; messages go both ways, every transmit is
+// confirmed by a 0x8B, and a frame with a bad checksum is counted and
+// skipped.
+func TestXBeeThreeSensors(t *testing.T) {
+	pair := serialtest.NewPair(t)
+	rad := newRadio(t, pair.B, 2, 0, false)
+	srv, x := xbeeGateway(t, pair.A)
+	app := subscribeLocal(t, srv, "sensors/#")
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+
+	longs := []uint64{0x0013A20040A1B2C3, 0x0013A20040A1B2C4, 0x0013A2004111137E} // the last needs escaping
+	inboxes := make([]*sensorInbox, len(longs))
+	for i, long := range longs {
+		inboxes[i] = &sensorInbox{}
+		c := mqttsn.NewClient(rad.sensor(long), mqttsn.ClientConfig{ClientID: "zb" + string(rune('a'+i)), RetryInterval: 500 * time.Millisecond, OnMessage: inboxes[i].add})
+		defer c.Close()
+		if err := c.Connect(ctx); err != nil {
+			t.Fatalf("sensor %x: %v", long, err)
+		}
+		if _, err := c.Subscribe(ctx, mqttsn.TopicName("cmd/all"), mqttsn.QoS1); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Publish(ctx, mqttsn.TopicName("sensors/zb"), []byte{byte(i)}, mqttsn.QoS1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app.wait(t, 3)
+	if err := app.lc.Publish(ctx, broker.Message{Topic: "cmd/all", Payload: []byte("go"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		if got := in.wait(t, 1)[0]; string(got.Payload) != "go" {
+			t.Fatalf("sensor got %q", got.Payload)
+		}
+	}
+
+	// A frame with a bad checksum: counted, skipped, the next one fine.
+	before := x.Stats().Frames.ChecksumErrors
+	// (good checksum 0x3B; this one is off by one)
+	rad.raw([]byte{0x7E, 0x00, 0x0E, 0x90, 0, 0x12, 0xA2, 0, 0x40, 0xA1, 0xB2, 0xC3, 0x10, 0x01, 0x01, 0x02, 0x16, 0x3C})
+	c := mqttsn.NewClient(rad.sensor(0x0013A20040FFFFFF), mqttsn.ClientConfig{ClientID: "late", RetryInterval: 500 * time.Millisecond})
+	defer c.Close()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := x.Stats()
+	if st.Frames.ChecksumErrors != before+1 {
+		t.Errorf("checksum errors %d, want %d", st.Frames.ChecksumErrors, before+1)
+	}
+	if st.Delivered == 0 || st.Delivered+st.Undelivered > st.Sent {
+		t.Errorf("transmit status not counted: %+v", st)
+	}
+	if n := srv.Stats().ClientsConnected; n < 5 {
+		t.Errorf("%d clients on the broker, want the 4 radios' sensors and the app", n)
+	}
+}
+
+// TestXBeeChecksTheRadio: a radio in another API mode, or one that does
+// not answer, stops the start with a clear error.
+func TestXBeeChecksTheRadio(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ap     byte
+		silent bool
+		want   string
+	}{
+		{"wrong mode", 1, false, "API mode"},
+		{"silent", 2, true, "does not answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pair := serialtest.NewPair(t)
+			newRadio(t, pair.B, tc.ap, 0, tc.silent)
+			port, err := serial.Open(context.Background(), serial.Config{Path: pair.A, Baud: 115200}, testLog(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, testLog(t))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewXBee = %v, want an error about %q", err, tc.want)
+			}
+			t.Log(err)
+		})
+	}
+}
