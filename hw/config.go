@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sngate/sngate/hw/gpio"
 	"github.com/sngate/sngate/hw/serial"
 )
 
@@ -19,6 +20,9 @@ type PortConfig struct {
 	// sketches write it), slip (RFC 1055) or xbee (Digi API frames).
 	Framing string     `yaml:"framing"`
 	XBee    XBeeConfig `yaml:"xbee"`
+	// GPIO of this radio: its reset line (reset_pin, reset_active_low,
+	// reset_pulse), pulsed at start and when the radio stops answering.
+	GPIO gpio.Config `yaml:"gpio"`
 }
 
 // XBeeConfig is what the radio on an xbee port must be set to; it is
@@ -75,6 +79,13 @@ func ValidatePorts(ports []PortConfig) error {
 		if o := p.XBee.APIOptions; o != 0 && o != 1 {
 			bad("xbee.api_options", "%d is not 0 or 1", o)
 		}
+		if p.GPIO.UplinkLED != "" || p.GPIO.ActivityLED != "" {
+			bad("gpio", "LEDs belong in the top-level gpio section; a port has only its reset line")
+		}
+		if p.GPIO.ResetPin != "" && p.Framing != FramingXBee {
+			bad("gpio.reset_pin", "only an xbee port has a radio to reset")
+		}
+		errs = append(errs, prefixed(fmt.Sprintf("%d.gpio", i), p.GPIO.Validate())...)
 		var fe interface{ Field() string }
 		for _, e := range flatten(p.Config.Validate()) {
 			key := ""
@@ -85,6 +96,20 @@ func ValidatePorts(ports []PortConfig) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// prefixed keys every error of err below prefix.
+func prefixed(prefix string, err error) []error {
+	var out []error
+	var fe interface{ Field() string }
+	for _, e := range flatten(err) {
+		key := ""
+		if errors.As(e, &fe) {
+			key = fe.Field()
+		}
+		out = append(out, &FieldError{Key: prefix + "." + key, Msg: strings.TrimPrefix(e.Error(), key+": ")})
+	}
+	return out
 }
 
 func flatten(err error) []error {

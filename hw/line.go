@@ -19,6 +19,7 @@ import (
 
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw/frame"
+	"github.com/sngate/sngate/hw/gpio"
 	"github.com/sngate/sngate/hw/serial"
 )
 
@@ -138,7 +139,16 @@ func Open(ctx context.Context, pc PortConfig, log *slog.Logger) (gateway.Transpo
 	var tr gateway.Transport
 	switch pc.Framing {
 	case FramingXBee:
-		tr, err = NewXBee(ctx, pc.Name, port, pc.XBee, log)
+		var opts XBeeOptions
+		if pc.GPIO.Enabled() {
+			g, err := gpio.Open(pc.GPIO, gpio.Options{Log: log})
+			if err != nil {
+				port.Close()
+				return nil, fmt.Errorf("serial %s: %w", pc.Name, err)
+			}
+			opts.Reset, opts.Release = g.PulseReset, g.Close
+		}
+		tr, err = NewXBee(ctx, pc.Name, port, pc.XBee, opts, log)
 	default:
 		tr, err = NewLine(pc.Name, port, pc.Framing)
 	}

@@ -25,6 +25,23 @@ const atTries = 3
 // rxBuffer bounds the radio's messages waiting for the gateway.
 const rxBuffer = 256
 
+// DefaultWatchInterval is how often the radio's answers are checked: a
+// radio that confirms none of the frames sent to it for two intervals in a
+// row has stopped answering.
+const DefaultWatchInterval = 5 * time.Second
+
+// XBeeOptions are the radio's optional parts.
+type XBeeOptions struct {
+	// Reset pulses the radio's reset line (hw/gpio), at start and when
+	// the radio stops answering; nil: no reset line.
+	Reset func(context.Context) error
+	// WatchInterval: see DefaultWatchInterval (tests shorten it).
+	WatchInterval time.Duration
+	// Release, if set, is called by Close to free what Reset uses (the
+	// GPIO line).
+	Release func() error
+}
+
 // XBee is a Digi XBee radio (Zigbee firmware, API mode) on a serial port,
 // as a gateway transport: each remote radio, by its 64-bit address, is one
 // MQTT-SN peer. Messages go out in Transmit Request frames (0x10) whose
@@ -50,13 +67,18 @@ type XBee struct {
 	mu     sync.Mutex
 	shorts map[uint64]uint16 // each radio's last known 16-bit network address
 
-	sent, sendErrors, delivered, undelivered, dropped atomic.Uint64
+	sent, sendErrors, delivered, undelivered, dropped, resets atomic.Uint64
+
+	opts      XBeeOptions
+	closeOnce sync.Once
+	stop      chan struct{} // closed by Close: ends the watchdog
+	watched   chan struct{} // closed when the watchdog has ended
 }
 
 // NewXBee checks the radio on port (AT AP and AO must match cfg) and
 // serves it. The check failing is an error: a radio in the wrong mode
 // would otherwise look like a dead line.
-func NewXBee(ctx context.Context, name string, port *serial.Port, cfg XBeeConfig, log *slog.Logger) (*XBee, error) {
+func NewXBee(ctx context.Context, name string, port *serial.Port, cfg XBeeConfig, opts XBeeOptions, log *slog.Logger) (*XBee, error) {
 	mode := cfg.APIMode
 	if mode == 0 {
 		mode = DefaultAPIMode
@@ -70,15 +92,77 @@ func NewXBee(ctx context.Context, name string, port *serial.Port, cfg XBeeConfig
 		at:      make(chan xbee.ATResponse, 4),
 		end:     make(chan struct{}),
 		shorts:  make(map[uint64]uint16),
+		opts:    opts,
+		stop:    make(chan struct{}),
+		watched: make(chan struct{}),
+	}
+	if x.opts.WatchInterval <= 0 {
+		x.opts.WatchInterval = DefaultWatchInterval
 	}
 	x.reader = xbee.NewReader(port, x.escaped)
 	go x.read()
-	if err := x.check(ctx, mode, cfg.APIOptions); err != nil {
+	err := x.reset(ctx, "start")
+	if err == nil {
+		err = x.check(ctx, mode, cfg.APIOptions)
+	}
+	if err != nil {
 		port.Close()
 		<-x.end
+		if opts.Release != nil {
+			opts.Release()
+		}
 		return nil, fmt.Errorf("xbee %s: %w", name, err)
 	}
+	go x.watch()
 	return x, nil
+}
+
+// reset pulses the reset line, if there is one, and gives the radio a
+// moment to start again.
+func (x *XBee) reset(ctx context.Context, why string) error {
+	if x.opts.Reset == nil {
+		return nil
+	}
+	x.resets.Add(1)
+	x.log.Info("resetting the xbee radio", "why", why)
+	if err := x.opts.Reset(ctx); err != nil {
+		return fmt.Errorf("reset the radio: %w", err)
+	}
+	return nil
+}
+
+// watch resets a radio that has stopped confirming what is sent to it
+// (no Transmit Status for two intervals while frames went out).
+func (x *XBee) watch() {
+	defer close(x.watched)
+	t := time.NewTicker(x.opts.WatchInterval)
+	defer t.Stop()
+	lastSent, lastAnswered := x.sent.Load(), x.delivered.Load()+x.undelivered.Load()
+	silent := 0
+	for {
+		select {
+		case <-x.stop:
+			return
+		case <-t.C:
+		}
+		sent, answered := x.sent.Load(), x.delivered.Load()+x.undelivered.Load()
+		switch {
+		case answered != lastAnswered:
+			silent = 0
+		case sent != lastSent:
+			silent++
+		}
+		lastSent, lastAnswered = sent, answered
+		if silent >= 2 {
+			silent = 0
+			x.log.Warn("xbee radio stopped answering", "sent", sent, "answered", answered)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := x.reset(ctx, "not answering"); err != nil {
+				x.log.Error("xbee reset failed", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // read runs the port: data frames to rx, AT answers to at, transmit
@@ -254,8 +338,13 @@ func (x *XBee) transmit(to xbee.Address, msg []byte) error {
 
 // Close closes the port, which ends the reader and a blocked Receive.
 func (x *XBee) Close() error {
+	x.closeOnce.Do(func() { close(x.stop) })
 	err := x.port.Close()
 	<-x.end
+	<-x.watched
+	if x.opts.Release != nil {
+		err = errors.Join(err, x.opts.Release())
+	}
 	return err
 }
 
@@ -272,6 +361,7 @@ type XBeeStats struct {
 	Delivered   uint64 // transmit status 0x00
 	Undelivered uint64 // transmit status other than 0x00
 	Dropped     uint64 // received while the gateway was behind
+	Resets      uint64 // reset pulses (at start, and when the radio stopped answering)
 }
 
 // Stats returns the radio's counters.
@@ -280,5 +370,6 @@ func (x *XBee) Stats() XBeeStats {
 		Frames: x.reader.Stats(), Port: x.port.State(),
 		Sent: x.sent.Load(), SendErrors: x.sendErrors.Load(),
 		Delivered: x.delivered.Load(), Undelivered: x.undelivered.Load(), Dropped: x.dropped.Load(),
+		Resets: x.resets.Load(),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ type radio struct {
 	t       testing.TB
 	port    *serial.Port
 	ap, ao  byte
-	silent  bool // answers nothing (a radio in the wrong mode, or dead)
+	silent  bool        // answers nothing (a radio in the wrong mode, or dead)
+	mute    atomic.Bool // stops answering, as a radio that hangs
 	mu      sync.Mutex
 	wbuf    []byte
 	sensors map[uint64]*remote
@@ -73,7 +75,7 @@ func (r *radio) run() {
 			}
 			continue
 		}
-		if r.silent {
+		if r.silent || r.mute.Load() {
 			continue
 		}
 		switch f := f.(type) {
@@ -164,7 +166,7 @@ func xbeeGateway(t *testing.T, path string) (*broker.Server, *XBee) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, testLog(t))
+	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, XBeeOptions{}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,11 +252,64 @@ func TestXBeeChecksTheRadio(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, testLog(t))
+			_, err = NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, XBeeOptions{}, testLog(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("NewXBee = %v, want an error about %q", err, tc.want)
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestXBeeResetsARadioThatStopsAnswering: the reset line is pulsed at
+// start, and again once the radio confirms none of the frames sent to it
+// for two watch intervals.
+func TestXBeeResetsARadioThatStopsAnswering(t *testing.T) {
+	pair := serialtest.NewPair(t)
+	rad := newRadio(t, pair.B, 2, 0, false)
+	port, err := serial.Open(context.Background(), serial.Config{Path: pair.A, Baud: 115200}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pulses atomic.Int32
+	released := false
+	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, XBeeOptions{
+		Reset:         func(context.Context) error { pulses.Add(1); return nil },
+		Release:       func() error { released = true; return nil },
+		WatchInterval: 200 * time.Millisecond,
+	}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pulses.Load() != 1 {
+		t.Fatalf("%d reset pulses at start, want 1", pulses.Load())
+	}
+	// Answered traffic: no reset.
+	for range 10 {
+		if err := x.Broadcast([]byte{0x02, 0x17}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pulses.Load() != 1 {
+		t.Fatalf("reset while the radio answered: %d pulses", pulses.Load())
+	}
+	rad.mute.Store(true)
+	deadline := time.Now().Add(waitTime)
+	for pulses.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reset of a radio that stopped answering: %+v", x.Stats())
+		}
+		x.Broadcast([]byte{0x02, 0x17})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !released {
+		t.Error("Close did not release the reset line")
+	}
+	if st := x.Stats(); st.Resets < 2 {
+		t.Errorf("resets counted %d, want at least 2", st.Resets)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
+	"github.com/sngate/sngate/hw/gpio"
 )
 
 // defaultYAML is the built-in configuration. It is the single source of the
@@ -50,6 +51,9 @@ type Config struct {
 	// Serial lists the serial ports (UARTs, USB adapters, XBee radios)
 	// that are MQTT-SN transports of the gateway, next to UDP.
 	Serial []hw.PortConfig `yaml:"serial"`
+	// GPIO drives the uplink and activity LEDs (a radio's reset line is
+	// set on its serial port).
+	GPIO gpio.Config `yaml:"gpio"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -123,6 +127,10 @@ func (c *Config) Validate() error {
 	errs = append(errs, inSection("gateway", c.Gateway.Validate())...)
 	errs = append(errs, inSection("bridge", c.Bridge.Validate())...)
 	errs = append(errs, inSection("serial", hw.ValidatePorts(c.Serial))...)
+	errs = append(errs, inSection("gpio", c.GPIO.Validate())...)
+	if c.GPIO.ResetPin != "" {
+		errs = append(errs, &FieldError{Key: "gpio.reset_pin", Msg: "a reset line belongs to a radio: set it under its serial port's gpio"})
+	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sngate/sngate/broker/auth"
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
+	"github.com/sngate/sngate/hw/gpio"
 )
 
 // defaultGateway is the gateway section default.yaml spells out.
@@ -52,7 +53,7 @@ func writeFile(t *testing.T, name, content string) string {
 func TestDefaults(t *testing.T) {
 	c := Defaults()
 	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
@@ -68,7 +69,7 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
+	"github.com/sngate/sngate/hw/gpio"
 )
 
 // configFlags are the flags of every command that reads the configuration.
@@ -100,6 +101,13 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		shutdown(srv, gw, br, log)
 		return exitError
 	}
+	leds, err := startLEDs(ctx, cfg.GPIO, gw, br, log.With("part", "gpio"))
+	if err != nil {
+		log.Error("cannot start the LEDs", "err", err)
+		shutdown(srv, gw, br, log)
+		return exitError
+	}
+	defer leds.Close()
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
 		"data_dir", cfg.DataDir, "config", source)
 
@@ -158,6 +166,41 @@ func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway
 	}
 	return nil
 }
+
+// startLEDs drives the uplink and activity LEDs, if the gpio section
+// names any: uplink from the bridge (on while connected, blinking while a
+// backlog drains), activity from the gateway's traffic. Without LEDs it
+// touches nothing and returns a nil *gpio.GPIO, whose Close does nothing.
+func startLEDs(ctx context.Context, cfg gpio.Config, gw *gateway.Gateway, br *bridge.Bridge, log *slog.Logger) (*gpio.GPIO, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	g, err := gpio.Open(cfg, gpio.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	go hw.DriveLEDs(ctx, g, hw.LEDSources{
+		Uplink: func() gpio.UplinkState {
+			state := gpio.UplinkOff
+			for _, st := range br.Stats() {
+				switch {
+				case !st.Connected:
+				case st.QueueMessages >= drainingBacklog:
+					return gpio.UplinkBlinking
+				default:
+					state = gpio.UplinkOn
+				}
+			}
+			return state
+		},
+		Traffic: func() int64 { st := gw.Stats(); return st.Received + st.Sent },
+	}, 0)
+	return g, nil
+}
+
+// drainingBacklog is the queue depth from which a connected bridge counts
+// as draining a backlog (the uplink LED blinks).
+const drainingBacklog = 100
 
 // shutdown stops the gateway and the bridge (those there are), then the
 // broker, which makes its store durable.

@@ -313,3 +313,16 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 		t.Errorf("the example does not load: %v", err)
 	}
 }
+
+// TestRunGPIOWithoutGPIO: LEDs named on a machine with no GPIO (this one)
+// stop the start with an error that names the pin.
+func TestRunGPIOWithoutGPIO(t *testing.T) {
+	if _, err := os.Stat("/dev/gpiochip0"); err == nil {
+		t.Skip("this machine has GPIO")
+	}
+	cfg := anyPortConfig(t, "data_dir: "+t.TempDir()+"\ngpio:\n  uplink_led: GPIO27\n")
+	code, _, errOut := sngate(t, "run", "-c", cfg)
+	if code != 1 || !strings.Contains(errOut, "GPIO27") || !strings.Contains(errOut, "no GPIO") {
+		t.Fatalf("exit %d, stderr %q; want 1 and an error naming GPIO27", code, errOut)
+	}
+}
