@@ -201,14 +201,26 @@ func TestXBeeThreeSensors(t *testing.T) {
 		if err := c.Publish(ctx, mqttsn.TopicName("sensors/zb"), []byte{byte(i)}, mqttsn.QoS1, false); err != nil {
 			t.Fatal(err)
 		}
+		if err := c.Publish(ctx, mqttsn.TopicName("sensors/zb"), []byte{byte(i)}, mqttsn.QoS0, false); err != nil {
+			t.Fatal(err)
+		}
 	}
-	app.wait(t, 3)
+	app.wait(t, 6)
 	if err := app.lc.Publish(ctx, broker.Message{Topic: "cmd/all", Payload: []byte("go"), QoS: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, in := range inboxes {
 		if got := in.wait(t, 1)[0]; string(got.Payload) != "go" {
 			t.Fatalf("sensor got %q", got.Payload)
+		}
+	}
+	// QoS 0 both ways.
+	if err := app.lc.Publish(ctx, broker.Message{Topic: "cmd/all", Payload: []byte("q0")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range inboxes {
+		if got := in.wait(t, 2)[1]; string(got.Payload) != "q0" || got.QoS != mqttsn.QoS0 {
+			t.Fatalf("sensor got %q at QoS %d", got.Payload, got.QoS)
 		}
 	}
 
