@@ -97,8 +97,9 @@ func (s *sensorLine) raw(t testing.TB, b []byte) {
 
 func (s *sensorLine) Close() error { return s.port.Close() }
 
-// gatewayOnLine runs a broker and a gateway serving the line at path.
-func gatewayOnLine(t *testing.T, path, framing string) (*broker.Server, *Line) {
+// testGateway runs a broker and a gateway, and opens the gateway's end
+// of the tty at path.
+func testGateway(t *testing.T, path string) (*broker.Server, *gateway.Gateway, *serial.Port) {
 	t.Helper()
 	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
 	gw, err := gateway.New(gateway.Config{RetryInterval: time.Second}, srv, testLog(t))
@@ -114,6 +115,13 @@ func gatewayOnLine(t *testing.T, path, framing string) (*broker.Server, *Line) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, gw, port
+}
+
+// gatewayOnLine runs a broker and a gateway serving the line at path.
+func gatewayOnLine(t *testing.T, path, framing string) (*broker.Server, *Line) {
+	t.Helper()
+	srv, gw, port := testGateway(t, path)
 	line, err := NewLine("s1", port, framing)
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/broker"
-	"github.com/sngate/sngate/broker/brokertest"
-	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw/serial"
 	"github.com/sngate/sngate/hw/serial/serialtest"
 	"github.com/sngate/sngate/hw/xbee"
@@ -152,20 +150,7 @@ func (s *remote) Close() error {
 // xbeeGateway runs a broker and a gateway serving an XBee on path.
 func xbeeGateway(t *testing.T, path string) (*broker.Server, *XBee) {
 	t.Helper()
-	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	gw, err := gateway.New(gateway.Config{RetryInterval: time.Second}, srv, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		gw.Shutdown(ctx)
-	})
-	port, err := serial.Open(context.Background(), serial.Config{Path: path, Baud: 115200}, testLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, gw, port := testGateway(t, path)
 	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, XBeeOptions{}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
