@@ -22,6 +22,7 @@ require (
 
 require (
 	github.com/coder/websocket v1.8.14
+	github.com/coreos/go-systemd/v22 v22.6.0
 	go.etcd.io/bbolt v1.4.3
 	golang.org/x/crypto v0.45.0
 	golang.org/x/sys v0.38.0

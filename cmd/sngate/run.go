@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/bridge/upstream"
 	"github.com/sngate/sngate/broker"
@@ -90,13 +92,20 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	br.Start()
-	gw, err := startGateway(ctx, cfg.Gateway, srv, log.With("part", "gateway"))
+	h, err := newHealth(ctx, srv)
+	if err != nil {
+		log.Error("cannot start the health check", "err", err)
+		shutdown(srv, nil, br, log)
+		return exitError
+	}
+	defer h.close()
+	gw, err := startGateway(ctx, cfg.Gateway, srv, h, log.With("part", "gateway"))
 	if err != nil {
 		log.Error("cannot start the MQTT-SN gateway", "err", err)
 		shutdown(srv, nil, br, log)
 		return exitError
 	}
-	if err := startSerial(ctx, cfg.Serial, gw, log.With("part", "serial")); err != nil {
+	if err := startSerial(ctx, cfg.Serial, gw, h, log.With("part", "serial")); err != nil {
 		log.Error("cannot start a serial port", "err", err)
 		shutdown(srv, gw, br, log)
 		return exitError
@@ -108,11 +117,15 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	defer leds.Close()
+	go watchdog(ctx, h, log)
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
 		"data_dir", cfg.DataDir, "config", source)
 
+	notify(log, daemon.SdNotifyReady)
+
 	<-ctx.Done()
 
+	notify(log, daemon.SdNotifyStopping)
 	log.Info("sngate stopping", "reason", context.Cause(ctx).Error())
 	if err := shutdown(srv, gw, br, log); err != nil {
 		return exitError
@@ -125,7 +138,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 const shutdownTimeout = 10 * time.Second
 
 // startGateway opens the gateway's UDP transport and serves it.
-func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, log *slog.Logger) (*gateway.Gateway, error) {
+func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, h *health, log *slog.Logger) (*gateway.Gateway, error) {
 	gw, err := gateway.New(cfg, srv, log)
 	if err != nil {
 		return nil, err
@@ -143,6 +156,7 @@ func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, l
 	go func() {
 		if err := gw.Serve(tr); err != nil {
 			log.Error("gateway transport stopped", "err", err)
+			h.loopEnded(err)
 		}
 	}()
 	return gw, nil
@@ -151,7 +165,7 @@ func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, l
 // startSerial opens every serial port and serves it as a transport of the
 // gateway. A port that cannot be opened at start is an error (a typo in a
 // path should not pass unnoticed); later outages are the port's to ride out.
-func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway, log *slog.Logger) error {
+func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway, h *health, log *slog.Logger) error {
 	for _, pc := range ports {
 		tr, err := hw.Open(ctx, pc, log.With("port", pc.Name))
 		if err != nil {
@@ -161,6 +175,7 @@ func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway
 		go func() {
 			if err := gw.Serve(tr); err != nil {
 				log.Error("serial transport stopped", "port", pc.Name, "err", err)
+				h.loopEnded(err)
 			}
 		}()
 	}
