@@ -62,12 +62,12 @@ type Config struct {
 // LogConfig is the "log" section.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
-	Format string `yaml:"format"` // text | json
+	Format string `yaml:"format"` // auto (text on a terminal, else json) | text | json
 }
 
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
-	logFormats = []string{"text", "json"}
+	logFormats = []string{"auto", "text", "json"}
 )
 
 // Defaults returns the built-in configuration (default.yaml).

@@ -52,7 +52,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestDefaults(t *testing.T) {
 	c := Defaults()
-	want := Config{Log: LogConfig{Level: "info", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
+	want := Config{Log: LogConfig{Level: "info", Format: "auto"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
 		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
@@ -68,7 +68,7 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{Log: LogConfig{Level: "debug", Format: "text"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
+	want := Config{Log: LogConfig{Level: "debug", Format: "auto"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
 		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
@@ -120,7 +120,7 @@ func TestCheck(t *testing.T) {
 		{
 			name:    "invalid format",
 			content: "log: {format: xml}\n",
-			want:    []string{`1: log.format: "xml" is not one of text, json`},
+			want:    []string{`1: log.format: "xml" is not one of auto, text, json`},
 		},
 		{
 			name:    "wrong type scalar for section",
@@ -152,7 +152,7 @@ func TestCheck(t *testing.T) {
 			content: "log:\n  level: loud\n  format: xml\n",
 			want: []string{
 				`2: log.level: "loud" is not one of debug, info, warn, error`,
-				`3: log.format: "xml" is not one of text, json`,
+				`3: log.format: "xml" is not one of auto, text, json`,
 			},
 		},
 		{

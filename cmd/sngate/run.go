@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/term"
 
 	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/bridge/upstream"
@@ -273,12 +274,20 @@ func isSet(fs *flagSet, name string) bool {
 // newLogger returns the process logger; cfg has been validated. It is
 // passed down explicitly, never installed as slog's default, so that
 // in-process tests do not share it.
+// isTerminal reports whether w is a terminal: log.format auto writes text
+// for a person there, and JSON elsewhere (journald, files), whose fields a
+// machine can then read back.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
-	if cfg.Format == "json" {
+	if cfg.Format == "json" || (cfg.Format == "auto" && !isTerminal(w)) {
 		h = slog.NewJSONHandler(w, opts)
 	} else {
 		h = slog.NewTextHandler(w, opts)

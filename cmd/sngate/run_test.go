@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sngate/sngate/hw/serial/serialtest"
 )
 
 // startRun runs "sngate ARGS..." in-process in the background until the
@@ -122,9 +125,10 @@ func TestRunNoConfig(t *testing.T) {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	out := stderr.String()
-	for _, want := range []string{"level=INFO", "version=dev", "data_dir=./data", `config="built-in defaults"`,
-		"msg=listening part=broker type=tcp address=127.0.0.1:1883", `part=gateway transport="udp [::]:1884"`,
-		"sngate stopped", "reason=\"context canceled\""} {
+	// Not a terminal: JSON (log.format auto).
+	for _, want := range []string{`"level":"INFO"`, `"version":"dev"`, `"data_dir":"./data"`, `"config":"built-in defaults"`,
+		`"msg":"listening","part":"broker","type":"tcp","address":"127.0.0.1:1883"`, `"part":"gateway","transport":"udp [::]:1884"`,
+		"sngate stopped", `"reason":"context canceled"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
@@ -293,7 +297,7 @@ func TestRunLogFlags(t *testing.T) {
 		t.Errorf("not JSON: %s", stderr)
 	}
 	code, _, errOut := sngate(t, "run", "--log-format", "yaml")
-	if code != 1 || !strings.HasPrefix(errOut, "--log-format: ") || !strings.Contains(errOut, `"yaml" is not one of text, json`) {
+	if code != 1 || !strings.HasPrefix(errOut, "--log-format: ") || !strings.Contains(errOut, `"yaml" is not one of auto, text, json`) {
 		t.Errorf("bad --log-format: code %d, %q", code, errOut)
 	}
 }
@@ -324,5 +328,27 @@ func TestRunGPIOWithoutGPIO(t *testing.T) {
 	code, _, errOut := sngate(t, "run", "-c", cfg)
 	if code != 1 || !strings.Contains(errOut, "GPIO27") || !strings.Contains(errOut, "no GPIO") {
 		t.Fatalf("exit %d, stderr %q; want 1 and an error naming GPIO27", code, errOut)
+	}
+}
+
+// TestLogFormatAuto: log.format auto writes text to a terminal (a pty
+// here) and JSON to anything else.
+func TestLogFormatAuto(t *testing.T) {
+	pair := serialtest.NewPair(t)
+	tty, err := os.OpenFile(pair.A, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	if !isTerminal(tty) {
+		t.Fatal("a pty is not taken for a terminal")
+	}
+	var buf syncBuffer
+	newLogger(LogConfig{Level: "info", Format: "auto"}, &buf).Info("hello", "k", "v")
+	if got := buf.String(); !strings.HasPrefix(got, "{") || !strings.Contains(got, `"k":"v"`) {
+		t.Errorf("auto to a buffer wrote %q, want JSON", got)
+	}
+	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, tty).Handler().(*slog.TextHandler); !ok {
+		t.Error("auto to a terminal is not text")
 	}
 }
