@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the programs the integration tests drive (mosquitto, its clients,
-# socat) if any is missing and we can: as root with apt-get. Otherwise it
+# socat, qemu-user-static for the arm64 binary) if any is missing and we can: as root with apt-get. Otherwise it
 # only warns; the tests that need a missing program skip themselves.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ declare -A provides=(
 	[mosquitto]=mosquitto
 	[mosquitto-clients]=mosquitto_pub
 	[socat]=socat
+	[qemu-user-static]=qemu-aarch64-static
 )
 
 have() {
@@ -16,7 +17,7 @@ have() {
 }
 
 missing=()
-for pkg in mosquitto mosquitto-clients socat; do
+for pkg in mosquitto mosquitto-clients socat qemu-user-static; do
 	have "${provides[$pkg]}" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
