@@ -327,12 +327,15 @@ func (x *XBee) Paced() bool { return true }
 func (x *XBee) Broadcast(msg []byte) error { return x.transmit(xbee.Broadcast(), msg) }
 
 func (x *XBee) transmit(to xbee.Address, msg []byte) error {
+	// Counted before the write: the radio's status may come back before
+	// the write returns.
+	x.sent.Add(1)
 	err := x.write(&xbee.TransmitRequest{FrameID: x.ids.Next(), Dest: to, Data: msg})
 	if err != nil {
+		x.sent.Add(^uint64(0))
 		x.sendErrors.Add(1)
 		return fmt.Errorf("xbee %s: %w", x.name, err)
 	}
-	x.sent.Add(1)
 	return nil
 }
 

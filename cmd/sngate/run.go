@@ -7,6 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"reflect"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -67,7 +71,8 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 
-	log := newLogger(cfg.Log, s.err)
+	level := new(slog.LevelVar)
+	log := newLeveledLogger(cfg.Log, s.err, level)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		log.Error("cannot create data dir", "data_dir", cfg.DataDir, "err", err)
 		return exitError
@@ -93,7 +98,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		return exitError
 	}
 	br.Start()
-	h, err := newHealth(ctx, srv)
+	h, err := newHealth(srv)
 	if err != nil {
 		log.Error("cannot start the health check", "err", err)
 		shutdown(srv, nil, br, log)
@@ -124,7 +129,17 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 
 	notify(log, daemon.SdNotifyReady)
 
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			waiting = false
+		case <-hup:
+			reload(cfg, path, overrides, level, log)
+		}
+	}
 
 	notify(log, daemon.SdNotifyStopping)
 	log.Info("sngate stopping", "reason", context.Cause(ctx).Error())
@@ -181,6 +196,39 @@ func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway
 		}()
 	}
 	return nil
+}
+
+// reload re-reads the configuration on SIGHUP (systemctl reload). A file
+// that does not load changes nothing. Of a good one, the log level is
+// applied at once; every other section that changed is named in the log as
+// waiting for a restart, so that nobody believes it applied.
+func reload(running Config, path string, overrides []override, level *slog.LevelVar, log *slog.Logger) {
+	next, err := loadConfig(path, overrides...)
+	if err != nil {
+		log.Error("configuration not reloaded: keeping the running one", "err", err)
+		return
+	}
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(next.Log.Level))
+	level.Set(l)
+	var restart []string
+	for _, sec := range []struct {
+		name      string
+		old, next any
+	}{
+		{"log.format", running.Log.Format, next.Log.Format},
+		{"data_dir", running.DataDir, next.DataDir},
+		{"broker", running.Broker, next.Broker},
+		{"gateway", running.Gateway, next.Gateway},
+		{"bridge", running.Bridge, next.Bridge},
+		{"serial", running.Serial, next.Serial},
+		{"gpio", running.GPIO, next.GPIO},
+	} {
+		if !reflect.DeepEqual(sec.old, sec.next) {
+			restart = append(restart, sec.name)
+		}
+	}
+	log.Info("configuration reloaded", "log.level", next.Log.Level, "changed_needing_restart", strings.Join(restart, ","))
 }
 
 // startLEDs drives the uplink and activity LEDs, if the gpio section
@@ -283,9 +331,15 @@ func isTerminal(w io.Writer) bool {
 }
 
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	return newLeveledLogger(cfg, w, new(slog.LevelVar))
+}
+
+// newLeveledLogger is newLogger with its level in lv, which SIGHUP changes.
+func newLeveledLogger(cfg LogConfig, w io.Writer, lv *slog.LevelVar) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler
 	if cfg.Format == "json" || (cfg.Format == "auto" && !isTerminal(w)) {
 		h = slog.NewJSONHandler(w, opts)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -350,5 +351,36 @@ func TestLogFormatAuto(t *testing.T) {
 	}
 	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, tty).Handler().(*slog.TextHandler); !ok {
 		t.Error("auto to a terminal is not text")
+	}
+}
+
+// TestRunReloadOnSIGHUP: SIGHUP (systemctl reload) applies a new log level
+// at once, names the sections that need a restart, and keeps running on a
+// file that does not load.
+func TestRunReloadOnSIGHUP(t *testing.T) {
+	tcpPort, udpPort := freePorts(t)
+	base := "gateway:\n  listen: 127.0.0.1:" + strconv.Itoa(udpPort) + "\ndata_dir: " + t.TempDir() +
+		"\nbroker:\n  listeners:\n    - address: 127.0.0.1:" + strconv.Itoa(tcpPort) + "\n"
+	cfg := writeFile(t, "sngate.yaml", base+"log:\n  level: info\n")
+	stderr, stop := startRun(t, "run", "-c", cfg)
+	waitFor(t, stderr, "sngate started")
+
+	if err := os.WriteFile(cfg, []byte(base+"  max_inflight: 50\nlog:\n  level: debug\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, stderr, `"msg":"configuration reloaded","log.level":"debug","changed_needing_restart":"broker"`)
+
+	if err := os.WriteFile(cfg, []byte("log:\n  level: loud\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, stderr, "configuration not reloaded: keeping the running one")
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d after the reloads", code)
 	}
 }

@@ -39,8 +39,10 @@ type health struct {
 
 const probeTopic = "$SYS/sngate/watchdog"
 
-func newHealth(ctx context.Context, srv *broker.Server) (*health, error) {
+func newHealth(srv *broker.Server) (*health, error) {
 	h := &health{got: make(chan uint64, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
 	lc, _, err := srv.Connect(broker.LocalConfig{ClientID: "sngate-watchdog", CleanSession: true, Trusted: true,
 		OnMessage: func(d broker.Delivery) {
 			n, _ := strconv.ParseUint(string(d.Message.Payload), 10, 64)

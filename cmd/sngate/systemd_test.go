@@ -71,7 +71,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 // serve loop has ended, which stops the watchdog feeding.
 func TestHealth(t *testing.T) {
 	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	h, err := newHealth(t.Context(), srv)
+	h, err := newHealth(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
