@@ -116,6 +116,12 @@ func (l *Line) Close() error { return l.port.Close() }
 
 func (l *Line) String() string { return fmt.Sprintf("serial %s (%s, %s)", l.name, l.port, l.framing) }
 
+// Name is the port's configured name.
+func (l *Line) Name() string { return l.name }
+
+// Framing is raw or slip.
+func (l *Line) Framing() string { return l.framing }
+
 // LineStats are a line's counters, for metrics.
 type LineStats struct {
 	Frame      frame.Stats

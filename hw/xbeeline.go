@@ -355,6 +355,9 @@ func (x *XBee) String() string {
 	return fmt.Sprintf("xbee %s (%s, API mode %d)", x.name, x.port, map[bool]int{false: 1, true: 2}[x.escaped])
 }
 
+// Name is the port's configured name.
+func (x *XBee) Name() string { return x.name }
+
 // XBeeStats are a radio's counters, for metrics.
 type XBeeStats struct {
 	Frames      xbee.Stats

@@ -21,6 +21,7 @@ import (
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
 	"github.com/sngate/sngate/hw/gpio"
+	"github.com/sngate/sngate/internal/observe"
 )
 
 // defaultYAML is the built-in configuration. It is the single source of the
@@ -54,6 +55,8 @@ type Config struct {
 	// GPIO drives the uplink and activity LEDs (a radio's reset line is
 	// set on its serial port).
 	GPIO gpio.Config `yaml:"gpio"`
+	// Metrics serves /metrics (Prometheus) and /healthz; off by default.
+	Metrics observe.Config `yaml:"metrics"`
 	// DataDir is where state is kept. Relative paths are relative to the
 	// working directory.
 	DataDir string `yaml:"data_dir"`
@@ -128,6 +131,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, inSection("bridge", c.Bridge.Validate())...)
 	errs = append(errs, inSection("serial", hw.ValidatePorts(c.Serial))...)
 	errs = append(errs, inSection("gpio", c.GPIO.Validate())...)
+	errs = append(errs, inSection("metrics", c.Metrics.Validate())...)
 	if c.GPIO.ResetPin != "" {
 		errs = append(errs, &FieldError{Key: "gpio.reset_pin", Msg: "a reset line belongs to a radio: set it under its serial port's gpio"})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
 	"github.com/sngate/sngate/hw/gpio"
+	"github.com/sngate/sngate/internal/observe"
 )
 
 // defaultGateway is the gateway section default.yaml spells out.
@@ -53,7 +54,7 @@ func writeFile(t *testing.T, name, content string) string {
 func TestDefaults(t *testing.T) {
 	c := Defaults()
 	want := Config{Log: LogConfig{Level: "info", Format: "auto"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}, Metrics: observe.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Defaults() = %+v, want %+v", c, want)
 	}
@@ -69,7 +70,7 @@ func TestLoadConfigOverDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Log: LogConfig{Level: "debug", Format: "auto"}, DataDir: "./data", Broker: defaultBroker(), Gateway: defaultGateway(),
-		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}}
+		Bridge: bridge.Config{Connections: []bridge.ConnectionConfig{}}, Serial: []hw.PortConfig{}, GPIO: gpio.Config{}, Metrics: observe.Config{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v, want %+v (keys absent from the file keep their defaults)", c, want)
 	}

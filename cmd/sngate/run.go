@@ -22,6 +22,7 @@ import (
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
 	"github.com/sngate/sngate/hw/gpio"
+	"github.com/sngate/sngate/internal/observe"
 )
 
 // configFlags are the flags of every command that reads the configuration.
@@ -111,7 +112,8 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		shutdown(srv, nil, br, log)
 		return exitError
 	}
-	if err := startSerial(ctx, cfg.Serial, gw, h, log.With("part", "serial")); err != nil {
+	ports, err := startSerial(ctx, cfg.Serial, gw, h, log.With("part", "serial"))
+	if err != nil {
 		log.Error("cannot start a serial port", "err", err)
 		shutdown(srv, gw, br, log)
 		return exitError
@@ -124,6 +126,13 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	}
 	defer leds.Close()
 	go watchdog(ctx, h, log)
+	obs, err := observe.Listen(cfg.Metrics, observe.Handler(observeSources(srv, gw, br, ports), observeHealth(h, br)), log.With("part", "metrics"))
+	if err != nil {
+		log.Error("cannot start the metrics listener", "err", err)
+		shutdown(srv, gw, br, log)
+		return exitError
+	}
+	defer obs.Shutdown(context.Background())
 	log.Info("sngate started", "version", version, "commit", buildCommit(),
 		"data_dir", cfg.DataDir, "config", source)
 
@@ -181,12 +190,14 @@ func startGateway(ctx context.Context, cfg gateway.Config, srv *broker.Server, h
 // startSerial opens every serial port and serves it as a transport of the
 // gateway. A port that cannot be opened at start is an error (a typo in a
 // path should not pass unnoticed); later outages are the port's to ride out.
-func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway, h *health, log *slog.Logger) error {
+func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway, h *health, log *slog.Logger) ([]gateway.Transport, error) {
+	var trs []gateway.Transport
 	for _, pc := range ports {
 		tr, err := hw.Open(ctx, pc, log.With("port", pc.Name))
 		if err != nil {
-			return err
+			return trs, err
 		}
+		trs = append(trs, tr)
 		log.Info("listening", "transport", tr.String())
 		go func() {
 			if err := gw.Serve(tr); err != nil {
@@ -195,7 +206,53 @@ func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway
 			}
 		}()
 	}
-	return nil
+	return trs, nil
+}
+
+// observeSources are what /metrics reads.
+func observeSources(srv *broker.Server, gw *gateway.Gateway, br *bridge.Bridge, ports []gateway.Transport) observe.Sources {
+	src := observe.Sources{Broker: srv.Stats, Gateway: gw.Stats, Bridges: br.Stats,
+		Ports: func() []observe.PortStats {
+			out := make([]observe.PortStats, 0, len(ports))
+			for _, tr := range ports {
+				switch tr := tr.(type) {
+				case *hw.Line:
+					st := tr.Stats()
+					out = append(out, observe.PortStats{Name: tr.Name(), Framing: tr.Framing(), Up: st.Port.Up, Outages: st.Port.Outages,
+						Frames: st.Frame.Frames, BadFrames: st.Frame.BadFrames, Sent: st.Sent, SendErrs: st.SendErrors})
+				case *hw.XBee:
+					st := tr.Stats()
+					out = append(out, observe.PortStats{Name: tr.Name(), Framing: hw.FramingXBee, Up: st.Port.Up, Outages: st.Port.Outages,
+						Frames: st.Frames.Frames, BadFrames: st.Frames.ChecksumErrors + st.Frames.BadFrames, Sent: st.Sent, SendErrs: st.SendErrors})
+				}
+			}
+			return out
+		}}
+	if db := srv.Storage(); db != nil {
+		src.Store = db.Stats
+	}
+	return src
+}
+
+// observeHealth is what /healthz checks: the broker routes a probe and no
+// serve loop has died; a bridge that is not connected is degraded.
+func observeHealth(h *health, br *bridge.Bridge) observe.Health {
+	return observe.Health{
+		Checks: map[string]observe.Check{"broker and gateway": h.check},
+		Degraded: func() []string {
+			var out []string
+			for _, st := range br.Stats() {
+				if !st.Connected {
+					d := "bridge " + st.Name + ": not connected"
+					if st.LastError != "" {
+						d += ": " + st.LastError
+					}
+					out = append(out, d)
+				}
+			}
+			return out
+		},
+	}
 }
 
 // reload re-reads the configuration on SIGHUP (systemctl reload). A file

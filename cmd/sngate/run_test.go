@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -382,5 +383,34 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	waitFor(t, stderr, "configuration not reloaded: keeping the running one")
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d after the reloads", code)
+	}
+}
+
+// TestRunMetrics: with metrics.listen set, sngate run serves Prometheus
+// metrics and a health check.
+func TestRunMetrics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := anyPortConfig(t, "data_dir: "+t.TempDir()+"\nmetrics:\n  listen: "+addr+"\n")
+	stderr, stop := startRun(t, "run", "-c", cfg)
+	defer stop()
+	waitFor(t, stderr, "sngate started")
+	for path, want := range map[string]string{
+		"/metrics": "sngate_broker_clients_connected",
+		"/healthz": "broker and gateway: ok",
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, body lacks %q:\n%s", path, resp.StatusCode, want, body)
+		}
 	}
 }
