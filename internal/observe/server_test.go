@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func get(t *testing.T, url string) (int, string) {
 }
 
 func TestMetricsAndHealth(t *testing.T) {
-	var failing error
+	var failing atomic.Pointer[error]
 	src := Sources{
 		Broker:  func() broker.Stats { return broker.Stats{ClientsConnected: 4, MessagesIn: 10, DroppedQueueFull: 2} },
 		Store:   func() storage.Stats { return storage.Stats{Commits: 8, CommitTime: 40 * time.Millisecond} },
@@ -45,7 +46,12 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	h := Health{
 		Checks: map[string]Check{
-			"broker":  func(context.Context) error { return failing },
+			"broker": func(context.Context) error {
+				if e := failing.Load(); e != nil {
+					return *e
+				}
+				return nil
+			},
 			"gateway": func(context.Context) error { return nil },
 		},
 		Degraded: func() []string { return []string{"bridge cloud: not connected"} },
@@ -86,7 +92,8 @@ func TestMetricsAndHealth(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "broker: ok") || !strings.Contains(body, "degraded: bridge cloud: not connected") {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
-	failing = errors.New("probe lost")
+	lost := errors.New("probe lost")
+	failing.Store(&lost)
 	code, body = get(t, base+"/healthz")
 	if code != 503 || !strings.Contains(body, "broker: failing: probe lost") {
 		t.Fatalf("/healthz with a failing broker: %d %q", code, body)
