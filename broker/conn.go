@@ -327,21 +327,9 @@ func (c *conn) ack(t packets.Type, pid uint16) {
 // in the store. A store failure closes the connection unacknowledged, so
 // the client sends the message again when it reconnects.
 func (c *conn) ackWhenDurable(t *ticket, typ packets.Type, pid uint16) {
-	send := func() { c.out.append(false, func(b []byte) []byte { return packets.AppendAck(b, typ, pid) }) }
-	if t.pending.Load() == 1 && t.err.Load() == nil { // nothing to wait for, or all written already
-		c.acks.now(send)
-		return
-	}
-	ready := c.acks.later(send)
-	t.done = func(err error) {
-		if err != nil {
-			c.srv.log.Error("message not stored: closing the connection unacknowledged", "client", c.who.ClientID, "err", err)
-			c.nc.Close()
-			return
-		}
-		ready()
-	}
-	t.release()
+	c.afterDurable(t, "message not stored: closing the connection unacknowledged", func() {
+		c.out.append(false, func(b []byte) []byte { return packets.AppendAck(b, typ, pid) })
+	})
 }
 
 func (c *conn) onPubrel(pid uint16) {
@@ -374,7 +362,7 @@ func (c *conn) onSubscribe(sp *packets.SubscribePacket) error {
 			})
 		})
 	}
-	c.afterDurable(t, send)
+	c.afterDurable(t, "subscription not stored: closing the connection", send)
 	return nil
 }
 
@@ -384,22 +372,27 @@ func (c *conn) onUnsubscribe(up *packets.UnsubscribePacket) error {
 		t.release()
 		return net.ErrClosed
 	}
-	c.afterDurable(t, func() {
+	c.afterDurable(t, "subscription not stored: closing the connection", func() {
 		c.out.append(false, func(b []byte) []byte { return packets.AppendAck(b, packets.TypeUnsuback, up.PacketID) })
 	})
 	return nil
 }
 
-// afterDurable runs send, in acknowledgement order, once t completes.
-func (c *conn) afterDurable(t *ticket, send func()) {
-	if t.pending.Load() == 1 && t.err.Load() == nil { // a failed write must not pass as none
+// afterDurable runs send, in acknowledgement order, once t completes. If a
+// store write of t failed, it logs failure and closes the connection
+// instead: the answer is never sent, and the client sends its request
+// again when it reconnects.
+func (c *conn) afterDurable(t *ticket, failure string, send func()) {
+	// Nothing to wait for, or all written already. A write that failed at
+	// once (an Accept's done(err)) left its error: it must not pass as none.
+	if t.pending.Load() == 1 && t.err.Load() == nil {
 		c.acks.now(send)
 		return
 	}
 	ready := c.acks.later(send)
 	t.done = func(err error) {
 		if err != nil {
-			c.srv.log.Error("subscription not stored: closing the connection", "client", c.who.ClientID, "err", err)
+			c.srv.log.Error(failure, "client", c.who.ClientID, "err", err)
 			c.nc.Close()
 			return
 		}
