@@ -342,17 +342,6 @@ func (s *session) detach(gen uint64) bool {
 	return true
 }
 
-// subscriptions returns a copy of the session's filters.
-func (s *session) subscriptions() []persist.Subscription {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	subs := make([]persist.Subscription, 0, len(s.subs))
-	for f, q := range s.subs {
-		subs = append(subs, persist.Subscription{Filter: f, QoS: q})
-	}
-	return subs
-}
-
 // record is what the store keeps of a delivery: its message at the
 // delivered QoS, with the retain flag it goes out with.
 func (d *delivery) record() persist.Message {
