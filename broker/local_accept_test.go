@@ -82,7 +82,7 @@ func TestLocalAcceptHoldsThePublishersAck(t *testing.T) {
 
 	// QoS 0 needs no done.
 	pub.publish(&packets.PublishPacket{QoS: 0, Topic: []byte("up/t"), Payload: []byte("q0")})
-	if got, _ := rec.wait(t, 6); got[5].QoS != 0 {
+	if got, _ := rec.wait(t, 6); got[5].QoS != 0 || string(got[5].Message.Payload) != "q0" {
 		t.Fatalf("QoS 0 delivery %+v", got[5])
 	}
 }

@@ -199,17 +199,27 @@ func TestLocalClientACL(t *testing.T) {
 	if d := in.wait(t, 1)[0]; d.Message.Topic != "secret/y" {
 		t.Fatalf("trusted client got %q", d.Message.Topic)
 	}
+	if s.Stats().ACLDenied != before+1 {
+		t.Error("a trusted client's subscribe or publish was counted as denied")
+	}
 }
 
 func TestLocalClientSetWill(t *testing.T) {
 	s, _ := startBroker(t, Config{}, "")
 	in := newLocalInbox()
 	watcher, _, _ := s.Connect(LocalConfig{ClientID: "watcher", CleanSession: true, OnMessage: in.deliver})
-	watcher.Subscribe(bg(), Subscription{Filter: "status/#"})
+	if _, err := watcher.Subscribe(bg(), Subscription{Filter: "status/#"}); err != nil {
+		t.Fatal(err)
+	}
 	c, _, _ := s.Connect(LocalConfig{ClientID: "s1", CleanSession: true, Will: &Message{Topic: "status/old", Payload: []byte("x")}})
 	c.SetWill(&Message{Topic: "status/new", Payload: []byte("lost")})
 	c.Disconnect(true)
-	if d := in.wait(t, 1)[0]; d.Message.Topic != "status/new" {
-		t.Fatalf("will on %q, want the updated one", d.Message.Topic)
+	// Disconnect routes the will before it returns: one will, the new one.
+	got := in.wait(t, 1)
+	if d := got[0]; d.Message.Topic != "status/new" || string(d.Message.Payload) != "lost" {
+		t.Fatalf("will %q on %q, want the updated one", d.Message.Payload, d.Message.Topic)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d wills published, want 1", len(got))
 	}
 }
