@@ -132,6 +132,17 @@ func (c *client) expectClosedSilently() {
 	}
 }
 
+// expectConnectClosed opens a connection to a broker of its own, sends raw
+// as its first packet, a CONNECT the broker must reject, and expects the
+// connection closed without CONNACK.
+func expectConnectClosed(t *testing.T, raw []byte) {
+	t.Helper()
+	_, addr := startBroker(t, Config{}, "")
+	c := dial(t, addr)
+	c.raw(raw)
+	c.expectClosedSilently()
+}
+
 // expectRefused reads a CONNACK with return code rc and session present 0
 // (MQTT-3.2.2-4), then the close (MQTT-3.2.2-5).
 func (c *client) expectRefused(rc byte) {
