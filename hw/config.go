@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/sngate/sngate/hw/gpio"
@@ -86,14 +87,7 @@ func ValidatePorts(ports []PortConfig) error {
 			bad("gpio.reset_pin", "only an xbee port has a radio to reset")
 		}
 		errs = append(errs, prefixed(fmt.Sprintf("%d.gpio", i), p.GPIO.Validate())...)
-		var fe interface{ Field() string }
-		for _, e := range flatten(p.Config.Validate()) {
-			key := ""
-			if errors.As(e, &fe) {
-				key = fe.Field()
-			}
-			errs = append(errs, &FieldError{Key: fmt.Sprintf("%d.%s", i, key), Msg: strings.TrimPrefix(e.Error(), key+": ")})
-		}
+		errs = append(errs, prefixed(strconv.Itoa(i), p.Config.Validate())...)
 	}
 	return errors.Join(errs...)
 }
