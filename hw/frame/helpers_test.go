@@ -1,8 +1,10 @@
 package frame
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -165,3 +167,68 @@ func normEvents(ev []string) []string {
 	}
 	return out
 }
+
+// statsReader is a Reader with counters: RawReader and SLIPReader.
+type statsReader interface {
+	Reader
+	Stats() Stats
+}
+
+// streamCase is one row of a stream table.
+type streamCase struct {
+	name   string
+	stream string
+	buf    int      // buffer size; 0: the table's default, -1: an empty buffer
+	want   []string // frames (hex) and errors, in order
+	stats  Stats
+}
+
+// runStreamCases reads each case's stream with newReader, fed through
+// each of rawReaders, and checks what came out and what was counted.
+func runStreamCases(t *testing.T, tests []streamCase, defaultBuf int, newReader func(io.Reader) statsReader) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream := unhex(t, tt.stream)
+			bufLen := tt.buf
+			switch bufLen {
+			case 0:
+				bufLen = defaultBuf
+			case -1:
+				bufLen = 0
+			}
+			for _, rr := range rawReaders {
+				r := newReader(rr.wrap(bytes.NewReader(stream)))
+				res := readAll(t, r, bufLen)
+				if want := normEvents(tt.want); fmt.Sprint(res.events) != fmt.Sprint(want) {
+					t.Errorf("%s: got %q, want %q", rr.name, res.events, want)
+				}
+				if s := r.Stats(); s != tt.stats {
+					t.Errorf("%s: stats %+v, want %+v", rr.name, s, tt.stats)
+				}
+			}
+		})
+	}
+}
+
+// readsBackEachWay reads stream with newReader, fed through each of
+// rawReaders, and checks that exactly the frames want come out, without
+// errors, each counted.
+func readsBackEachWay(t *testing.T, label string, stream []byte, bufLen int, want [][]byte, newReader func(io.Reader) statsReader) {
+	t.Helper()
+	for _, rr := range rawReaders {
+		r := newReader(rr.wrap(bytes.NewReader(stream)))
+		res := readAll(t, r, bufLen)
+		if len(res.errs) != 0 || !sameFrames(res.frames, want) {
+			t.Fatalf("%s%s: frames %s, errors %v; want %s", label, rr.name, hexFrames(res.frames), res.errs, hexFrames(want))
+		}
+		if s := r.Stats(); s != (Stats{Frames: uint64(len(want))}) {
+			t.Fatalf("%s%s: stats %+v", label, rr.name, s)
+		}
+	}
+}
+
+// newRaw and newSLIP are the readers under test, as runStreamCases and
+// readsBackEachWay take them.
+func newRaw(r io.Reader) statsReader  { return NewRawReader(r, RawOptions{}) }
+func newSLIP(r io.Reader) statsReader { return NewSLIPReader(r) }

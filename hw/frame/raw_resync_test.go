@@ -13,13 +13,7 @@ import (
 // (without gaps: a bytes.Reader never idles) and checks what comes out and
 // what was counted.
 func TestRawResync(t *testing.T) {
-	tests := []struct {
-		name   string
-		stream string
-		buf    int
-		want   []string // frames (hex) and errors, in order
-		stats  Stats
-	}{
+	runStreamCases(t, []streamCase{
 		{
 			name:   "garbage before a message",
 			stream: "00 FF 03 | 03 05 00",
@@ -156,29 +150,7 @@ func TestRawResync(t *testing.T) {
 			want:   nil,
 			stats:  Stats{BadFrames: 1, Dropped: 1},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stream := unhex(t, tt.stream)
-			bufLen := tt.buf
-			switch bufLen {
-			case 0:
-				bufLen = 1024
-			case -1:
-				bufLen = 0
-			}
-			for _, rr := range rawReaders {
-				r := NewRawReader(rr.wrap(bytes.NewReader(stream)), RawOptions{})
-				res := readAll(t, r, bufLen)
-				if want := normEvents(tt.want); fmt.Sprint(res.events) != fmt.Sprint(want) {
-					t.Errorf("%s: got %q, want %q", rr.name, res.events, want)
-				}
-				if s := r.Stats(); s != tt.stats {
-					t.Errorf("%s: stats %+v, want %+v", rr.name, s, tt.stats)
-				}
-			}
-		})
-	}
+	}, 1024, newRaw)
 }
 
 // randomStream returns n random valid messages (both Length forms, some

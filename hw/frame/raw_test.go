@@ -82,16 +82,7 @@ func TestRawWire(t *testing.T) {
 			if got := AppendRaw([]byte{0xAA}, wire); !bytes.Equal(got, append([]byte{0xAA}, wire...)) {
 				t.Fatalf("AppendRaw = % X", got)
 			}
-			for _, rr := range rawReaders {
-				r := NewRawReader(rr.wrap(bytes.NewReader(wire)), RawOptions{})
-				res := readAll(t, r, 1024)
-				if len(res.errs) != 0 || !sameFrames(res.frames, [][]byte{wire}) {
-					t.Fatalf("%s: frames %s, errors %v; want [% X]", rr.name, hexFrames(res.frames), res.errs, wire)
-				}
-				if s := r.Stats(); s != (Stats{Frames: 1}) {
-					t.Fatalf("%s: stats %+v", rr.name, s)
-				}
-			}
+			readsBackEachWay(t, "", wire, 1024, [][]byte{wire}, newRaw)
 		})
 	}
 }
@@ -109,15 +100,6 @@ func TestRawBackToBack(t *testing.T) {
 		longest = max(longest, len(w))
 	}
 	for _, bufLen := range []int{longest, longest + 1, 65536} {
-		for _, rr := range rawReaders {
-			r := NewRawReader(rr.wrap(bytes.NewReader(stream)), RawOptions{})
-			res := readAll(t, r, bufLen)
-			if len(res.errs) != 0 || !sameFrames(res.frames, want) {
-				t.Fatalf("buf %d, %s: frames %s, errors %v", bufLen, rr.name, hexFrames(res.frames), res.errs)
-			}
-			if s := r.Stats(); s != (Stats{Frames: uint64(len(want))}) {
-				t.Fatalf("buf %d, %s: stats %+v", bufLen, rr.name, s)
-			}
-		}
+		readsBackEachWay(t, fmt.Sprintf("buf %d, ", bufLen), stream, bufLen, want, newRaw)
 	}
 }

@@ -27,16 +27,7 @@ func TestSLIPWire(t *testing.T) {
 			if got := AppendSLIP([]byte{0xAA}, msg); !bytes.Equal(got, append([]byte{0xAA}, wire...)) {
 				t.Fatalf("AppendSLIP(% X) = % X, want AA % X", msg, got, wire)
 			}
-			for _, rr := range rawReaders {
-				r := NewSLIPReader(rr.wrap(bytes.NewReader(wire)))
-				res := readAll(t, r, 64)
-				if len(res.errs) != 0 || !sameFrames(res.frames, [][]byte{msg}) {
-					t.Fatalf("%s: frames %s, errors %v; want [% X]", rr.name, hexFrames(res.frames), res.errs, msg)
-				}
-				if s := r.Stats(); s != (Stats{Frames: 1}) {
-					t.Fatalf("%s: stats %+v", rr.name, s)
-				}
-			}
+			readsBackEachWay(t, "", wire, 64, [][]byte{msg}, newSLIP)
 		})
 	}
 }
@@ -50,13 +41,7 @@ func TestAppendSLIPEmpty(t *testing.T) {
 // TestSLIPStreams checks delimiting, bad escapes, long frames and the end of
 // input.
 func TestSLIPStreams(t *testing.T) {
-	tests := []struct {
-		name   string
-		stream string
-		buf    int
-		want   []string
-		stats  Stats
-	}{
+	runStreamCases(t, []streamCase{
 		{
 			name:   "empty frames between ENDs are ignored",
 			stream: "C0 C0 C0 02 17 C0 C0 C0 02 16 C0 C0",
@@ -145,29 +130,7 @@ func TestSLIPStreams(t *testing.T) {
 			stream: "C0 C0 C0",
 			stats:  Stats{},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			stream := unhex(t, tt.stream)
-			bufLen := tt.buf
-			switch bufLen {
-			case 0:
-				bufLen = 64
-			case -1:
-				bufLen = 0
-			}
-			for _, rr := range rawReaders {
-				r := NewSLIPReader(rr.wrap(bytes.NewReader(stream)))
-				res := readAll(t, r, bufLen)
-				if want := normEvents(tt.want); fmt.Sprint(res.events) != fmt.Sprint(want) {
-					t.Errorf("%s: got %q, want %q", rr.name, res.events, want)
-				}
-				if s := r.Stats(); s != tt.stats {
-					t.Errorf("%s: stats %+v, want %+v", rr.name, s, tt.stats)
-				}
-			}
-		})
-	}
+	}, 64, newSLIP)
 }
 
 func TestSLIPReadErrors(t *testing.T) {
@@ -200,16 +163,7 @@ func TestSLIPRoundTrip(t *testing.T) {
 		msgs = append(msgs, m)
 		stream = AppendSLIP(stream, m)
 	}
-	for _, rr := range rawReaders {
-		r := NewSLIPReader(rr.wrap(bytes.NewReader(stream)))
-		res := readAll(t, r, 304)
-		if len(res.errs) != 0 || !sameFrames(res.frames, msgs) {
-			t.Fatalf("%s: %d frames, errors %v; want %d", rr.name, len(res.frames), res.errs, len(msgs))
-		}
-		if s := r.Stats(); s != (Stats{Frames: uint64(len(msgs))}) {
-			t.Fatalf("%s: stats %+v", rr.name, s)
-		}
-	}
+	readsBackEachWay(t, "", stream, 304, msgs, newSLIP)
 }
 
 // TestSLIPBufferSizeChanges: a frame begun with a big buffer and finished
