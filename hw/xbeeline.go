@@ -2,6 +2,8 @@ package hw
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -297,7 +299,13 @@ func (x *XBee) Receive(buf []byte) (int, gateway.Addr, error) {
 // addrOf is the gateway address of a radio: its 64-bit address, which
 // stays when the network gives it a new 16-bit one.
 func addrOf(long uint64) gateway.Addr {
-	return gateway.Addr(fmt.Sprintf("xbee:%016x", long))
+	const prefix = "xbee:"
+	var b [len(prefix) + 16]byte
+	copy(b[:], prefix)
+	var be [8]byte
+	binary.BigEndian.PutUint64(be[:], long)
+	hex.Encode(b[len(prefix):], be[:]) // "%016x", without fmt
+	return gateway.Addr(b[:])
 }
 
 // Send transmits msg to one radio, at its last known 16-bit address.
@@ -352,7 +360,11 @@ func (x *XBee) Close() error {
 }
 
 func (x *XBee) String() string {
-	return fmt.Sprintf("xbee %s (%s, API mode %d)", x.name, x.port, map[bool]int{false: 1, true: 2}[x.escaped])
+	mode := 1
+	if x.escaped {
+		mode = 2
+	}
+	return fmt.Sprintf("xbee %s (%s, API mode %d)", x.name, x.port, mode)
 }
 
 // Name is the port's configured name.
