@@ -39,14 +39,14 @@ func (p *recordingPin) highs() int {
 	return n
 }
 
-// TestDriveLEDs: the uplink LED follows the bridge's state and the
-// activity LED flashes when the traffic counter moves (periph fakes).
+// TestDriveLEDs: the uplink LED follows the bridge's state (on, off,
+// blinking while draining) and the activity LED flashes when the traffic counter moves (periph fakes).
 func TestDriveLEDs(t *testing.T) {
 	up := &recordingPin{Pin: &gpiotest.Pin{N: "GPIO5"}}
 	act := &recordingPin{Pin: &gpiotest.Pin{N: "GPIO6"}}
 	pins := map[string]pgpio.PinIO{"GPIO5": up, "GPIO6": act}
 	g, err := gpio.Open(gpio.Config{UplinkLED: "GPIO5", ActivityLED: "GPIO6"},
-		gpio.Options{Lookup: func(name string) (pgpio.PinIO, error) { return pins[name], nil }})
+		gpio.Options{Lookup: func(name string) (pgpio.PinIO, error) { return pins[name], nil }, UplinkBlink: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +78,12 @@ func TestDriveLEDs(t *testing.T) {
 	waitFor("uplink LED on", func() bool { return up.Read() == pgpio.High })
 	state.Store(int32(gpio.UplinkOff))
 	waitFor("uplink LED off", func() bool { return up.Read() == pgpio.Low })
+	// Draining: the uplink LED blinks (on, off, on again).
+	ons := up.highs()
+	state.Store(int32(gpio.UplinkBlinking))
+	waitFor("uplink LED blinking", func() bool { return up.highs() >= ons+2 })
+	state.Store(int32(gpio.UplinkOff))
+	waitFor("uplink LED off after blinking", func() bool { return up.Read() == pgpio.Low })
 	before := act.highs()
 	traffic.Add(1)
 	waitFor("activity flash", func() bool { return act.highs() > before })

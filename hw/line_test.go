@@ -255,6 +255,16 @@ func TestLineFlows(t *testing.T) {
 			}
 			if after := line.Stats().Frame; after == before {
 				t.Errorf("garbage left no trace in the line's counters: %+v", after)
+			} else {
+				// The reader dropped what it could not frame (raw: after
+				// hunting past bad headers, and the cut frame at the gap;
+				// SLIP: the frame with a bad escape) and no more.
+				if after.BadFrames <= before.BadFrames || after.Dropped <= before.Dropped {
+					t.Errorf("garbage not dropped: before %+v, after %+v", before, after)
+				}
+				if framing == FramingRaw && after.Resyncs <= before.Resyncs {
+					t.Errorf("no resync after garbage: before %+v, after %+v", before, after)
+				}
 			}
 
 			// Sleep: what is published meanwhile waits for the wake.
@@ -339,50 +349,60 @@ func (f *forwarder) demux() {
 	}
 }
 
-// node is one sensor behind the forwarder, as an mqttsn.Transport.
-type node struct {
-	f      *forwarder
-	id     string
+// pipeEnd is a sensor's end of a shared medium, as an mqttsn.Transport:
+// what reaches the sensor comes over in, what it sends goes out through
+// write. A node behind a forwarder, a remote behind a radio.
+type pipeEnd struct {
 	in     chan []byte
+	write  func([]byte) error
 	closed chan struct{}
 	once   sync.Once
 }
 
-func (f *forwarder) node(id string) *node {
-	n := &node{f: f, id: id, in: make(chan []byte, 16), closed: make(chan struct{})}
-	f.mu.Lock()
-	f.nodes[id] = n.in
-	f.mu.Unlock()
-	return n
+func newPipeEnd(write func([]byte) error) *pipeEnd {
+	return &pipeEnd{in: make(chan []byte, 16), write: write, closed: make(chan struct{})}
 }
 
-func (n *node) Read(b []byte) (int, error) {
+func (p *pipeEnd) Read(b []byte) (int, error) {
 	select {
-	case m := <-n.in:
+	case m := <-p.in:
 		return copy(b, m), nil
-	case <-n.closed:
+	case <-p.closed:
 		return 0, net.ErrClosed
 	}
 }
 
-func (n *node) Write(b []byte) (int, error) {
-	inner, err := mqttsn.Decode(b)
-	if err != nil {
-		return 0, err
-	}
-	wrapped, err := mqttsn.Marshal(&mqttsn.Encapsulated{NodeID: []byte(n.id), Message: inner})
-	if err != nil {
-		return 0, err
-	}
-	if _, err := n.f.line.Write(wrapped); err != nil {
+func (p *pipeEnd) Write(b []byte) (int, error) {
+	if err := p.write(b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
 }
 
-func (n *node) Close() error {
-	n.once.Do(func() { close(n.closed) })
+func (p *pipeEnd) Close() error {
+	p.once.Do(func() { close(p.closed) })
 	return nil
+}
+
+// node is one sensor behind the forwarder: its messages go out wrapped
+// in an encapsulation with its node id.
+func (f *forwarder) node(id string) *pipeEnd {
+	n := newPipeEnd(func(b []byte) error {
+		inner, err := mqttsn.Decode(b)
+		if err != nil {
+			return err
+		}
+		wrapped, err := mqttsn.Marshal(&mqttsn.Encapsulated{NodeID: []byte(id), Message: inner})
+		if err != nil {
+			return err
+		}
+		_, err = f.line.Write(wrapped)
+		return err
+	})
+	f.mu.Lock()
+	f.nodes[id] = n.in
+	f.mu.Unlock()
+	return n
 }
 
 // TestLineForwarder: a line carrying forwarder encapsulations is many
@@ -394,10 +414,15 @@ func TestLineForwarder(t *testing.T) {
 	f := newForwarder(newSensorLine(t, pair.B, FramingRaw))
 	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
 	defer cancel()
+	inboxes := map[string]*sensorInbox{}
 	for _, id := range []string{"n1", "n2", "n3"} {
-		c := mqttsn.NewClient(f.node(id), mqttsn.ClientConfig{ClientID: "sensor-" + id, RetryInterval: 500 * time.Millisecond})
+		inboxes[id] = &sensorInbox{}
+		c := mqttsn.NewClient(f.node(id), mqttsn.ClientConfig{ClientID: "sensor-" + id, RetryInterval: 500 * time.Millisecond, OnMessage: inboxes[id].add})
 		defer c.Close()
 		if err := c.Connect(ctx); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if _, err := c.Subscribe(ctx, mqttsn.TopicName("cmd/"+id), mqttsn.QoS1); err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
 		if err := c.Publish(ctx, mqttsn.TopicName("sensors/"+id), []byte(id), mqttsn.QoS1, false); err != nil {
@@ -412,6 +437,23 @@ func TestLineForwarder(t *testing.T) {
 	}
 	if n := srv.Stats().ClientsConnected; n < 4 { // 3 sensors + the app
 		t.Errorf("%d clients on the broker, want the 3 sensors as separate sessions", n)
+	}
+	// Down: each node gets what its own session subscribed to, in an
+	// encapsulation with its node id, and nothing of the others'.
+	for _, id := range []string{"n3", "n1"} {
+		if err := app.lc.Publish(ctx, broker.Message{Topic: "cmd/" + id, Payload: []byte("to " + id), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"n1", "n3"} {
+		if got := inboxes[id].wait(t, 1); len(got) != 1 || string(got[0].Payload) != "to "+id {
+			t.Errorf("%s got %d messages, first %q; want only %q", id, len(got), got[0].Payload, "to "+id)
+		}
+	}
+	inboxes["n2"].mu.Lock()
+	defer inboxes["n2"].mu.Unlock()
+	if len(inboxes["n2"].got) != 0 {
+		t.Errorf("n2 got %d messages meant for the others", len(inboxes["n2"].got))
 	}
 }
 

@@ -2,7 +2,6 @@ package hw
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,8 +27,15 @@ type radio struct {
 	mute    atomic.Bool // stops answering, as a radio that hangs
 	mu      sync.Mutex
 	wbuf    []byte
-	sensors map[uint64]*remote
+	sensors map[uint64]sensorAt
 	nextID  uint16
+	txs     []xbee.TransmitRequest // every transmit request, in order
+}
+
+// sensorAt is a sensor behind the radio and its 16-bit address.
+type sensorAt struct {
+	*pipeEnd
+	short uint16
 }
 
 func newRadio(t testing.TB, path string, ap, ao byte, silent bool) *radio {
@@ -38,7 +44,7 @@ func newRadio(t testing.TB, path string, ap, ao byte, silent bool) *radio {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &radio{t: t, port: port, ap: ap, ao: ao, silent: silent, sensors: map[uint64]*remote{}, nextID: 0x1000}
+	r := &radio{t: t, port: port, ap: ap, ao: ao, silent: silent, sensors: map[uint64]sensorAt{}, nextID: 0x1000}
 	t.Cleanup(func() { port.Close() })
 	go r.run()
 	return r
@@ -91,7 +97,8 @@ func (r *radio) run() {
 		case *xbee.TransmitRequest:
 			r.send(&xbee.TransmitStatus{FrameID: f.FrameID, Short: f.Dest.Short})
 			r.mu.Lock()
-			var to []*remote
+			r.txs = append(r.txs, *f)
+			var to []sensorAt
 			for long, s := range r.sensors {
 				if f.Dest.IsBroadcast() || f.Dest.Long == long {
 					to = append(to, s)
@@ -108,43 +115,23 @@ func (r *radio) run() {
 	}
 }
 
-// remote is a sensor behind the radio, as an mqttsn.Transport.
-type remote struct {
-	r      *radio
-	addr   xbee.Address
-	in     chan []byte
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (r *radio) sensor(long uint64) *remote {
+// sensor adds a sensor behind the radio: its messages reach the gateway
+// in Receive Packets from long and a fresh 16-bit address.
+func (r *radio) sensor(long uint64) *pipeEnd {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextID++
-	s := &remote{r: r, addr: xbee.Address{Long: long, Short: r.nextID}, in: make(chan []byte, 16), closed: make(chan struct{})}
-	r.sensors[long] = s
+	src := xbee.Address{Long: long, Short: r.nextID}
+	s := newPipeEnd(func(b []byte) error { return r.send(&xbee.Receive{Src: src, Options: 0x01, Data: b}) })
+	r.sensors[long] = sensorAt{s, src.Short}
 	return s
 }
 
-func (s *remote) Read(b []byte) (int, error) {
-	select {
-	case m := <-s.in:
-		return copy(b, m), nil
-	case <-s.closed:
-		return 0, net.ErrClosed
-	}
-}
-
-func (s *remote) Write(b []byte) (int, error) {
-	if err := s.r.send(&xbee.Receive{Src: s.addr, Options: 0x01, Data: b}); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-func (s *remote) Close() error {
-	s.once.Do(func() { close(s.closed) })
-	return nil
+// transmits returns the transmit requests the radio has read so far.
+func (r *radio) transmits() []xbee.TransmitRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]xbee.TransmitRequest(nil), r.txs...)
 }
 
 // xbeeGateway runs a broker and a gateway serving an XBee on path.
@@ -227,6 +214,71 @@ func TestXBeeThreeSensors(t *testing.T) {
 	}
 	if n := srv.Stats().ClientsConnected; n < 5 {
 		t.Errorf("%d clients on the broker, want the 4 radios' sensors and the app", n)
+	}
+	// Each message went to its sensor at the 16-bit address the sensor
+	// was last heard from, in a frame whose status the radio sends.
+	for _, tx := range rad.transmits() {
+		if tx.FrameID == 0 {
+			t.Errorf("transmit request with frame id 0 (no status): %+v", tx)
+		}
+		rad.mu.Lock()
+		s, ok := rad.sensors[tx.Dest.Long]
+		rad.mu.Unlock()
+		if !ok || tx.Dest.Short != s.short {
+			t.Errorf("transmit to %v, want a sensor's 64-bit address and its 16-bit one", tx.Dest)
+		}
+	}
+}
+
+// TestXBeeFrameIDsAndBroadcast: frame ids cycle 1..255 and never hit 0,
+// broadcasts go to the broadcast address, and a message for a radio never
+// heard from goes to its 64-bit address with the 16-bit one left for the
+// radio to find.
+func TestXBeeFrameIDsAndBroadcast(t *testing.T) {
+	pair := serialtest.NewPair(t)
+	rad := newRadio(t, pair.B, 2, 0, false)
+	_, x := xbeeGateway(t, pair.A)
+	const broadcasts = 300 // more than one cycle of frame ids
+	for range broadcasts {
+		if err := x.Broadcast([]byte{0x02, 0x17}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const stranger = 0x0013A20040C0FFEE
+	if err := x.Send(addrOf(stranger), []byte{0x02, 0x17}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTime)
+	var txs []xbee.TransmitRequest
+	for txs = rad.transmits(); len(txs) < broadcasts+1; txs = rad.transmits() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the radio read %d transmit requests, want %d", len(txs), broadcasts+1)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i, tx := range txs {
+		if tx.FrameID == 0 {
+			t.Fatalf("transmit %d has frame id 0 (no status)", i)
+		}
+		if i > 0 && tx.FrameID != txs[i-1].FrameID%255+1 {
+			t.Fatalf("transmit %d has frame id %d after %d", i, tx.FrameID, txs[i-1].FrameID)
+		}
+		want := xbee.Broadcast()
+		if i == broadcasts {
+			want = xbee.Address{Long: stranger, Short: xbee.UnknownShort}
+		}
+		if tx.Dest != want {
+			t.Fatalf("transmit %d to %v, want %v", i, tx.Dest, want)
+		}
+	}
+	for st := x.Stats(); st.Delivered < broadcasts+1; st = x.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not every transmit status counted: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := x.Send("xbee:0013a20040", nil); err == nil {
+		t.Error("Send to a cut address did not fail")
 	}
 }
 
