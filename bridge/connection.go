@@ -62,6 +62,10 @@ type connection struct {
 	pendingQoS0 atomic.Int64
 	counters    counters
 	wg          sync.WaitGroup // the inbound publisher
+
+	// qos0Done is the done of every queued QoS 0 append (it releases a
+	// pendingQoS0 slot): made once, not per message.
+	qos0Done func(error)
 }
 
 // counters are the connection's cumulative figures.
@@ -78,6 +82,7 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 		inbound:  make(chan inboundMessage, inboundBuffer),
 		evWake:   make(chan struct{}, 1),
 	}
+	c.qos0Done = func(error) { c.pendingQoS0.Add(-1) }
 	c.out, c.in = compileRules(cfg.Rules)
 
 	up, err := c.newUpstream()
@@ -210,7 +215,7 @@ func (c *connection) accept(d broker.Delivery, done func(error)) {
 			done(nil)
 			return
 		}
-		c.q.Append(rec, func(error) { c.pendingQoS0.Add(-1) })
+		c.q.Append(rec, c.qos0Done)
 		done(nil)
 		return
 	}

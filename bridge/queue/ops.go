@@ -21,9 +21,10 @@ type appendOp struct {
 	val      []byte // the encoded record; nil when refuse is set
 	size     uint64 // len(Topic)+len(Payload)
 	done     func(uint64, error)
-	refuse   error  // set by Append: invalid or too large, refused in order
-	epoch    uint64 // see Queue.epoch; set at each submission, under q.mu
-	attempts int    // commits that failed with this op in them
+	doneErr  func(error) // Append's done, called instead: no wrapper closure per record
+	refuse   error       // set by Append: invalid or too large, refused in order
+	epoch    uint64      // see Queue.epoch; set at each submission, under q.mu
+	attempts int         // commits that failed with this op in them
 
 	// result of the last run
 	fnErr       error
@@ -91,8 +92,11 @@ func (o *appendOp) apply(tx *bbolt.Tx) error {
 
 // callDone calls the caller's done, if any.
 func (o *appendOp) callDone(seq uint64, err error) {
-	if o.done != nil {
+	switch {
+	case o.done != nil:
 		o.done(seq, err)
+	case o.doneErr != nil:
+		o.doneErr(err)
 	}
 }
 

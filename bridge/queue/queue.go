@@ -143,11 +143,7 @@ func (q *Queue) Path() string { return q.path }
 
 // Append queues r; see AppendSeq.
 func (q *Queue) Append(r Record, done func(error)) {
-	if done == nil {
-		q.AppendSeq(r, nil)
-		return
-	}
-	q.AppendSeq(r, func(_ uint64, err error) { done(err) })
+	q.append(r, &appendOp{doneErr: done})
 }
 
 // AppendSeq stores a copy of r (its Seq and Time are set by the queue)
@@ -167,8 +163,13 @@ func (q *Queue) Append(r Record, done func(error)) {
 // must return quickly and must not wait for another Append or Remove to
 // finish, or commits stall; it may call Append or Remove.
 func (q *Queue) AppendSeq(r Record, done func(seq uint64, err error)) {
+	q.append(r, &appendOp{done: done})
+}
+
+// append does AppendSeq's work for o, which holds the caller's done.
+func (q *Queue) append(r Record, o *appendOp) {
 	r.Time = q.now()
-	o := &appendOp{q: q, done: done, size: uint64(len(r.Topic)) + uint64(len(r.Payload))}
+	o.q, o.size = q, uint64(len(r.Topic))+uint64(len(r.Payload))
 	switch err := validateRecord(r); {
 	case err != nil:
 		o.refuse = fmt.Errorf("queue %s: append: %w: %w: %v", q.path, ErrRefused, ErrInvalid, err)
