@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"sync"
@@ -23,24 +22,13 @@ const libShutdownTimeout = 10 * time.Second
 // mqtt.Client is used for the whole run, reconnected by Connect, so that
 // its packet identifiers and store (store311) span connections.
 type mqtt311Client struct {
-	cfg    Config
-	ep     endpoint
-	log    *slog.Logger
-	notify *notifier
-	store  *store311
+	clientBase
+	store *store311
 
-	closeCtx    context.Context // cancelled by Close, to abort a Connect in progress
-	closeCancel context.CancelFunc
-
-	connMu sync.Mutex // serializes Connect and Close
-	pubMu  sync.Mutex // serializes Publish: wire order is call order
-
-	mu          sync.Mutex
-	cli         mqtt.Client // created by the first Connect
-	live        *conn311    // the connection being made or up: the library's callbacks refer to it
-	cur         *conn311    // the current connection, or the last one; nil before the first
-	established bool        // a connection was made in this run: the previous run's session is gone
-	closed      bool
+	// guarded by c.mu:
+	cli  mqtt.Client // created by the first Connect
+	live *conn311    // the connection being made or up: the library's callbacks refer to it
+	cur  *conn311    // the current connection, or the last one; nil before the first
 }
 
 // conn311 is one network connection.
@@ -54,14 +42,10 @@ type conn311 struct {
 }
 
 func newMQTT311(cfg Config, ep endpoint) *mqtt311Client {
-	c := &mqtt311Client{cfg: cfg, ep: ep, log: cfg.Logger, notify: newNotifier()}
+	c := &mqtt311Client{}
+	c.init(cfg, ep)
 	c.store = newStore311(c.notify)
-	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	return c
-}
-
-func (c *mqtt311Client) errorf(op string, err error) error {
-	return fmt.Errorf("upstream %s: %s: %w", c.ep, op, err)
 }
 
 // options are the library options of the run's client (clean: the
@@ -177,7 +161,7 @@ func (c *mqtt311Client) Connect(ctx context.Context, subs []Subscription) (bool,
 		}
 	}
 	c.mu.Lock()
-	c.cur = conn
+	c.cur, c.curLink = conn, conn.link
 	c.mu.Unlock()
 	return present, nil
 }
@@ -416,33 +400,10 @@ func (c *mqtt311Client) Publish(ctx context.Context, m Message, onDone func(erro
 	return nil
 }
 
-func (c *mqtt311Client) Lost() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil {
-		return endedLink(ErrNotConnected).lost
-	}
-	return c.cur.link.lost
-}
-
-func (c *mqtt311Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil {
-		return c.errorf("connection", ErrNotConnected)
-	}
-	return c.cur.link.error()
-}
-
 func (c *mqtt311Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.markClosed() {
 		return nil
 	}
-	c.closed = true
-	c.mu.Unlock()
-	c.closeCancel() // aborts a Connect in progress
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	c.mu.Lock()

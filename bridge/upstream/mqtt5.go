@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -32,22 +31,10 @@ const (
 // paho.Client per network connection; session state (session5) is shared by
 // all of them for the run.
 type mqtt5Client struct {
-	cfg    Config
-	ep     endpoint
-	log    *slog.Logger
-	notify *notifier
-	sess   *session5
+	clientBase
+	sess *session5
 
-	closeCtx    context.Context // cancelled by Close, to abort a Connect in progress
-	closeCancel context.CancelFunc
-
-	connMu sync.Mutex // serializes Connect and Close
-	pubMu  sync.Mutex // serializes Publish: wire order is call order
-
-	mu          sync.Mutex
-	cur         *conn5 // the current connection, or the last one; nil before the first
-	established bool   // a CONNACK was received in this run: later connections use cfg.CleanStart
-	closed      bool
+	cur *conn5 // the current connection, or the last one; nil before the first (c.mu)
 }
 
 // conn5 is one network connection and what the CONNACK said about it.
@@ -62,16 +49,12 @@ type conn5 struct {
 }
 
 func newMQTT5(cfg Config, ep endpoint) *mqtt5Client {
-	c := &mqtt5Client{cfg: cfg, ep: ep, log: cfg.Logger, notify: newNotifier()}
+	c := &mqtt5Client{}
+	c.init(cfg, ep)
 	c.sess = newSession5(c.notify)
 	c.sess.SetDebugLogger(libLogger{l: c.log.With("lib", "paho.golang"), level: "debug"})
 	c.sess.SetErrorLogger(libLogger{l: c.log.With("lib", "paho.golang"), level: "error"})
-	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	return c
-}
-
-func (c *mqtt5Client) errorf(op string, err error) error {
-	return fmt.Errorf("upstream %s: %s: %w", c.ep, op, err)
 }
 
 func (c *mqtt5Client) Connect(ctx context.Context, subs []Subscription) (bool, error) {
@@ -182,7 +165,7 @@ func (c *mqtt5Client) Connect(ctx context.Context, subs []Subscription) (bool, e
 		}
 	}
 	c.mu.Lock()
-	c.cur = conn
+	c.cur, c.curLink = conn, conn.link
 	c.mu.Unlock()
 	return ca.SessionPresent, nil
 }
@@ -335,33 +318,10 @@ func (c *mqtt5Client) publishError(err error, onDone func(error)) error {
 	return c.errorf("publish", err)
 }
 
-func (c *mqtt5Client) Lost() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil {
-		return endedLink(ErrNotConnected).lost
-	}
-	return c.cur.link.lost
-}
-
-func (c *mqtt5Client) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil {
-		return c.errorf("connection", ErrNotConnected)
-	}
-	return c.cur.link.error()
-}
-
 func (c *mqtt5Client) Close(ctx context.Context) error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.markClosed() {
 		return nil
 	}
-	c.closed = true
-	c.mu.Unlock()
-	c.closeCancel() // aborts a Connect in progress
 	c.connMu.Lock()
 	defer c.connMu.Unlock()
 	c.mu.Lock()
