@@ -3,7 +3,6 @@ package upstream
 import (
 	"bytes"
 	"net"
-	"sync"
 	"testing"
 
 	p5 "github.com/eclipse/paho.golang/packets"
@@ -26,46 +25,14 @@ type fakeBroker struct {
 
 // start serves connections until the test ends and returns the address.
 func (f fakeBroker) start(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				if f.proto == MQTT5 {
-					f.serve5(c)
-				} else {
-					f.serve3(c)
-				}
-			}()
+	return serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		if f.proto == MQTT5 {
+			f.serve5(c)
+		} else {
+			f.serve3(c)
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 func (f fakeBroker) serve5(c net.Conn) {

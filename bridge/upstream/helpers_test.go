@@ -456,6 +456,13 @@ func (p *proxy) close() {
 // silentServer accepts TCP connections and never answers: a CONNACK that
 // never comes.
 func silentServer(t *testing.T) string {
+	return serveTCP(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+}
+
+// serveTCP runs handle for each connection to a loopback listener until
+// the test ends, then closes the listener and every connection and waits
+// for the handlers. It returns the address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -477,7 +484,7 @@ func silentServer(t *testing.T) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, _ = io.Copy(io.Discard, c)
+				handle(c)
 			}()
 		}
 	}()
