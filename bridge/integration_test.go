@@ -173,10 +173,14 @@ func TestBridgeDrainWhileLive(t *testing.T) {
 		up.Start()
 		got.Restart()
 		l.waitStats(t, "cloud", "drain start", func(s ConnectionStats) bool { return s.Connected && s.Sent > 0 })
+		// Hold the drain mid-backlog (the link stays up), so that the live
+		// messages are surely accepted while it is under way.
+		up.Freeze()
 		publishNumbered(t, l.addr, "sensors/t", 1, backlog+1, backlog+live)
-		if st := l.stats(t, "cloud"); st.Sent >= backlog {
-			t.Logf("the backlog was drained before the live messages were all accepted: %+v", st)
+		if st := l.stats(t, "cloud"); !st.Connected || st.Sent >= backlog || st.QueueMessages < live {
+			t.Fatalf("the live messages were not accepted during the drain: %+v", st)
 		}
+		up.Thaw()
 		ms := got.WaitCount(t, backlog+live, waitTime)
 		if dups := checkNumbered(t, payloads(ms), 1, backlog+live); dups != 0 {
 			t.Errorf("%d duplicates", dups)

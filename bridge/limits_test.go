@@ -1,8 +1,12 @@
 package bridge
 
 import (
+	"crypto/tls"
+	"net"
+	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/sngate/sngate/broker"
 
@@ -101,6 +105,57 @@ func TestBridgeTLS(t *testing.T) {
 			t.Fatalf("a bridge that does not trust the upstream: %+v", st)
 		}
 		t.Logf("stranger: %s", st.LastError)
+	})
+}
+
+// TestBridgeTLSSendsALPN: the tls.alpn of a connection reaches the
+// upstream in the ClientHello (mosquitto ignores ALPN, so TestBridgeTLS
+// cannot tell).
+func TestBridgeTLSSendsALPN(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, protocol string) {
+		pki := mosquittotest.NewPKI(t)
+		cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hellos := make(chan []string, 16)
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+				select {
+				case hellos <- slices.Clone(h.SupportedProtos):
+				default:
+				}
+				return nil, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.(*tls.Conn).Handshake() // then no MQTT: the attempt fails
+				c.Close()
+			}
+		}()
+		startLocal(t, t.TempDir(), ConnectionConfig{
+			Name: "cloud", URL: "mqtts://" + ln.Addr().(*net.TCPAddr).String(), Protocol: protocol,
+			TLS:   TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey, ALPN: []string{"x-amzn-mqtt-ca"}},
+			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
+		})
+		select {
+		case protos := <-hellos:
+			if !slices.Equal(protos, []string{"x-amzn-mqtt-ca"}) {
+				t.Fatalf("ClientHello ALPN = %q, want [x-amzn-mqtt-ca]", protos)
+			}
+		case <-time.After(waitTime):
+			t.Fatal("no TLS ClientHello from the bridge")
+		}
 	})
 }
 

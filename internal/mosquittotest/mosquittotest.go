@@ -131,6 +131,7 @@ func (p *process) exited() bool {
 // within stopTimeout.
 func (p *process) stop(sig os.Signal) {
 	_ = p.cmd.Process.Signal(sig)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // a Frozen broker handles sig once resumed
 	select {
 	case <-p.done:
 		return
@@ -351,6 +352,25 @@ func (b *Broker) Stop() { b.halt(syscall.SIGTERM) }
 // Kill ends the broker with SIGKILL: no persistence save, connections
 // dropped without a TCP close from the broker's side.
 func (b *Broker) Kill() { b.halt(syscall.SIGKILL) }
+
+// Freeze suspends the broker (SIGSTOP): its connections stay open, but it
+// reads and answers nothing until Thaw.
+func (b *Broker) Freeze() { b.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a Frozen broker (SIGCONT).
+func (b *Broker) Thaw() { b.signal(syscall.SIGCONT) }
+
+func (b *Broker) signal(sig os.Signal) {
+	b.mu.Lock()
+	p := b.proc
+	b.mu.Unlock()
+	if p == nil {
+		b.t.Fatalf("mosquittotest: %v: broker not running", sig)
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		b.t.Fatalf("mosquittotest: %v: %v", sig, err)
+	}
+}
 
 func (b *Broker) halt(sig os.Signal) {
 	b.mu.Lock()
