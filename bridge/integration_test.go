@@ -225,3 +225,37 @@ func TestBridgeStatusTopics(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestBridgeUpstreamLostMidDrain: the upstream stops while messages are in
+// flight; once it is back, those are sent again and nothing is lost or
+// reordered (duplicates at most the window).
+func TestBridgeUpstreamLostMidDrain(t *testing.T) {
+	forEachProtocol(t, func(t *testing.T, protocol string) {
+		up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
+		got := up.Collect(t, "gw1/#", 1, "checker")
+		conn := ConnectionConfig{
+			Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
+			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
+		}
+		l := startLocal(t, t.TempDir(), conn)
+		l.cutUpstream(t, "cloud", up)
+		const n = 20000
+		publishNumbered(t, l.addr, "sensors/t", 1, 1, n)
+
+		up.Start()
+		got.Restart()
+		l.waitStats(t, "cloud", "drain start", func(s ConnectionStats) bool { return s.Connected && s.Sent > 0 })
+		up.Stop() // with messages in flight
+		l.waitStats(t, "cloud", "disconnection", func(s ConnectionStats) bool { return !s.Connected })
+		if st := l.stats(t, "cloud"); st.QueueMessages == 0 {
+			t.Logf("the backlog drained before the upstream stopped: %+v", st)
+		}
+		up.Start()
+		got.Restart()
+		l.waitStats(t, "cloud", "drain", func(s ConnectionStats) bool { return s.QueueMessages == 0 })
+		ms := got.WaitCount(t, n, waitTime)
+		if dups := checkNumbered(t, payloads(ms), 1, n); dups > DefaultInflight {
+			t.Errorf("%d duplicates, more than the window of %d", dups, DefaultInflight)
+		}
+	})
+}

@@ -45,6 +45,9 @@ type sender struct {
 	draining bool   // a backlog drain is being reported
 	drainAt  time.Time
 	drainN   uint64
+	// resendDue is set when an entry of the window became entryResend,
+	// so that pump scans the window only then, not at every wake-up.
+	resendDue bool
 }
 
 func newSender(c *connection) *sender {
@@ -134,7 +137,8 @@ func message(r queue.Record) upstream.Message {
 // room. It reports false when the connection failed.
 func (s *sender) pump(ctx context.Context) bool {
 	c := s.c
-	if len(s.window) > 0 {
+	if s.resendDue {
+		s.resendDue = false
 		var resend []uint64
 		for seq, e := range s.window {
 			if e.state == entryResend {
@@ -174,6 +178,12 @@ func (s *sender) pump(ctx context.Context) bool {
 	return true
 }
 
+// markResend has e sent again by the next pump.
+func (s *sender) markResend(e *entry) {
+	e.state = entryResend
+	s.resendDue = true
+}
+
 // send publishes e on the current connection.
 func (s *sender) send(ctx context.Context, e *entry) bool {
 	c := s.c
@@ -182,7 +192,7 @@ func (s *sender) send(ctx context.Context, e *entry) bool {
 		c.post(event{seq: seq, gen: gen, err: err})
 	})
 	if err != nil {
-		e.state = entryResend
+		s.markResend(e)
 		return false
 	}
 	e.state, e.gen = entrySent, gen
@@ -213,7 +223,7 @@ func (s *sender) handle(ev event) {
 	case e.state != entrySent || ev.gen != e.gen:
 		return // news of an older send: the message has gone again since
 	case errors.Is(ev.err, upstream.ErrNotAcknowledged):
-		e.state = entryResend
+		s.markResend(e)
 		return
 	default:
 		// The upstream refused it (not authorized, say): sending it again
