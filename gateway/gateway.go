@@ -30,6 +30,7 @@ type Gateway struct {
 	transports []Transport
 	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
 	anonymous  *broker.LocalClient    // publishes QoS -1 messages
+	common     predefined             // the predefined topic ids of every client, for QoS -1
 
 	metrics  metrics
 	sendBufs sync.Pool // *[]byte, for encoding outgoing datagrams
@@ -95,7 +96,8 @@ func New(cfg Config, b *broker.Server, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{}}
+	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{},
+		common: newPredefined(cfg.PredefinedTopics, "")}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if err := g.loadSessions(); err != nil { // persist.go
 		return nil, err
@@ -281,7 +283,7 @@ func (g *Gateway) publishQoSMinus1(from peer, p *mqttsn.Publish) {
 	case mqttsn.TopicShort:
 		name = mqttsn.ShortTopicName(p.TopicID)
 	case mqttsn.TopicPredefined:
-		name = newPredefined(g.cfg.PredefinedTopics, "").byID[p.TopicID]
+		name = g.common.byID[p.TopicID]
 	}
 	if name == "" { // nobody to answer: drop (reference §7, pitfall 8)
 		g.metrics.unexpected.Add(1)
