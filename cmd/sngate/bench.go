@@ -71,12 +71,8 @@ func (b *brokerFlags) address(fs *flagSet) (string, error) {
 		if isSet(fs, "host") || isSet(fs, "port") {
 			return "", errors.New("give --addr or --host/--port, not both")
 		}
-		host, port, err := net.SplitHostPort(b.addr)
-		if err != nil || host == "" {
-			return "", fmt.Errorf("--addr %q is not HOST:PORT", b.addr)
-		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return "", fmt.Errorf("--addr %q: %q is not a TCP port", b.addr, port)
+		if err := hostPort("addr", b.addr, "TCP port"); err != nil {
+			return "", err
 		}
 		return b.addr, nil
 	}
@@ -197,16 +193,20 @@ func flagError(err error) error {
 
 // benchLine formats a result as one line of key=value fields.
 func benchLine(r mqttload.Result) string {
-	rate := "max"
-	if r.Rate > 0 {
-		rate = strconv.FormatFloat(r.Rate, 'f', -1, 64) + "/s"
-	}
 	return fmt.Sprintf("mode=%s qos=%d publishers=%d subscribers=%d size=%d rate=%s duration=%v "+
 		"sent=%d expected=%d received=%d msgs/s=%.0f p50=%s p99=%s max=%s loss=%d loss%%=%.3f dups=%d",
-		r.Mode, r.QoS, r.Publishers, r.Subscribers, r.Size, rate, r.Duration,
+		r.Mode, r.QoS, r.Publishers, r.Subscribers, r.Size, fmtRate(r.Rate), r.Duration,
 		r.Sent, r.Expected, r.Received, r.Throughput,
 		fmtLatency(r.P50), fmtLatency(r.P99), fmtLatency(r.Max),
 		r.Loss, 100*r.LossRatio(), r.Duplicates)
+}
+
+// fmtRate prints a rate limit: "max" for none.
+func fmtRate(rate float64) string {
+	if rate <= 0 {
+		return "max"
+	}
+	return strconv.FormatFloat(rate, 'f', -1, 64) + "/s"
 }
 
 // fmtLatency prints a latency with three significant digits.
@@ -223,6 +223,13 @@ func fmtLatency(d time.Duration) string {
 // benchResult is the JSON form of a result: durations in microseconds.
 type benchResult struct {
 	mqttload.Result
+	resultUnits
+}
+
+// resultUnits are the fields that a JSON result adds to a load generator's
+// Result: its duration in seconds, loss in percent and latencies in
+// microseconds.
+type resultUnits struct {
 	DurationS float64 `json:"duration_s"`
 	LossPct   float64 `json:"loss_pct"`
 	P50us     float64 `json:"p50_us"`
@@ -231,10 +238,14 @@ type benchResult struct {
 	MeanUs    float64 `json:"mean_us"`
 }
 
-func benchJSON(r mqttload.Result) benchResult {
+func units(duration time.Duration, lossRatio float64, p50, p99, max, mean time.Duration) resultUnits {
 	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
-	return benchResult{Result: r, DurationS: r.Duration.Seconds(), LossPct: 100 * r.LossRatio(),
-		P50us: us(r.P50), P99us: us(r.P99), MaxUs: us(r.Max), MeanUs: us(r.Mean)}
+	return resultUnits{DurationS: duration.Seconds(), LossPct: 100 * lossRatio,
+		P50us: us(p50), P99us: us(p99), MaxUs: us(max), MeanUs: us(mean)}
+}
+
+func benchJSON(r mqttload.Result) benchResult {
+	return benchResult{r, units(r.Duration, r.LossRatio(), r.P50, r.P99, r.Max, r.Mean)}
 }
 
 func writeJSON(w io.Writer, v any) {

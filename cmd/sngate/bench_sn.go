@@ -12,14 +12,15 @@ import (
 	"github.com/sngate/sngate/internal/snload"
 )
 
-// hostPort checks a --flag HOST:PORT value.
-func hostPort(flag, v string) error {
+// hostPort checks a --flag HOST:PORT value; what names the port in the
+// error ("port", "TCP port").
+func hostPort(flag, v, what string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || host == "" {
 		return fmt.Errorf("--%s %q is not HOST:PORT", flag, v)
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("--%s %q: %q is not a port", flag, v, port)
+		return fmt.Errorf("--%s %q: %q is not a %s", flag, v, port, what)
 	}
 	return nil
 }
@@ -79,12 +80,12 @@ func cmdBenchSN(ctx context.Context, args []string, s streams) int {
 	cfg := snload.Config{Gateway: gateway, Broker: broker, Direction: snload.Direction(direction),
 		Clients: clients, QoS: qos, Size: size, Duration: duration, Warmup: warmup, Rate: rate,
 		Window: window, Retry: retry, Drain: drain, Topic: topic}
-	var err error
+	err := hostPort("gateway", gateway, "port")
+	if err == nil {
+		err = hostPort("broker", broker, "port")
+	}
 	switch {
-	case hostPort("gateway", gateway) != nil:
-		err = hostPort("gateway", gateway)
-	case hostPort("broker", broker) != nil:
-		err = hostPort("broker", broker)
+	case err != nil:
 	case window == 0:
 		err = errors.New("--window 0 leaves no room for a message (-1 = no bound)")
 	case retry <= 0:
@@ -128,13 +129,9 @@ func cmdBenchSN(ctx context.Context, args []string, s streams) int {
 
 // snLine formats a result as one line of key=value fields, as benchLine.
 func snLine(r snload.Result) string {
-	rate := "max"
-	if r.Rate > 0 {
-		rate = strconv.FormatFloat(r.Rate, 'f', -1, 64) + "/s"
-	}
 	return fmt.Sprintf("direction=%s qos=%d clients=%d size=%d rate=%s window=%d duration=%v "+
 		"sent=%d expected=%d received=%d msgs/s=%.0f p50=%s p99=%s max=%s loss=%d loss%%=%.3f dups=%d retransmits=%d redelivered=%d",
-		r.Direction, r.QoS, r.Clients, r.Size, rate, r.Window, r.Duration,
+		r.Direction, r.QoS, r.Clients, r.Size, fmtRate(r.Rate), r.Window, r.Duration,
 		r.Sent, r.Expected, r.Received, r.Throughput,
 		fmtLatency(r.P50), fmtLatency(r.P99), fmtLatency(r.Max),
 		r.Loss, 100*r.LossRatio(), r.Duplicates, r.Retransmits, r.Redelivered)
@@ -143,18 +140,11 @@ func snLine(r snload.Result) string {
 // snResult is the JSON form of a result: durations in microseconds.
 type snResult struct {
 	snload.Result
-	DurationS float64 `json:"duration_s"`
-	LossPct   float64 `json:"loss_pct"`
-	P50us     float64 `json:"p50_us"`
-	P99us     float64 `json:"p99_us"`
-	MaxUs     float64 `json:"max_us"`
-	MeanUs    float64 `json:"mean_us"`
+	resultUnits
 }
 
 func snJSON(r snload.Result) snResult {
-	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
-	return snResult{Result: r, DurationS: r.Duration.Seconds(), LossPct: 100 * r.LossRatio(),
-		P50us: us(r.P50), P99us: us(r.P99), MaxUs: us(r.Max), MeanUs: us(r.Mean)}
+	return snResult{r, units(r.Duration, r.LossRatio(), r.P50, r.P99, r.Max, r.Mean)}
 }
 
 func cmdBenchSNIdle(ctx context.Context, args []string, s streams) int {
@@ -175,7 +165,7 @@ func cmdBenchSNIdle(ctx context.Context, args []string, s streams) int {
 	if code, ok := noArgs(fs, s); !ok {
 		return code
 	}
-	err := hostPort("gateway", gateway)
+	err := hostPort("gateway", gateway, "port")
 	if err == nil {
 		err = f.check(snload.MaxClients)
 	}
