@@ -265,9 +265,7 @@ func reload(running Config, path string, overrides []override, level *slog.Level
 		log.Error("configuration not reloaded: keeping the running one", "err", err)
 		return
 	}
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(next.Log.Level))
-	level.Set(l)
+	level.Set(parseLevel(next.Log.Level))
 	var restart []string
 	for _, sec := range []struct {
 		name      string
@@ -376,9 +374,6 @@ func isSet(fs *flagSet, name string) bool {
 	return set
 }
 
-// newLogger returns the process logger; cfg has been validated. It is
-// passed down explicitly, never installed as slog's default, so that
-// in-process tests do not share it.
 // isTerminal reports whether w is a terminal: log.format auto writes text
 // for a person there, and JSON elsewhere (journald, files), whose fields a
 // machine can then read back.
@@ -387,15 +382,16 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
+// newLogger returns the process logger; cfg has been validated. It is
+// passed down explicitly, never installed as slog's default, so that
+// in-process tests do not share it.
 func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	return newLeveledLogger(cfg, w, new(slog.LevelVar))
 }
 
 // newLeveledLogger is newLogger with its level in lv, which SIGHUP changes.
 func newLeveledLogger(cfg LogConfig, w io.Writer, lv *slog.LevelVar) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	lv.Set(level)
+	lv.Set(parseLevel(cfg.Level))
 	opts := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler
 	if cfg.Format == "json" || (cfg.Format == "auto" && !isTerminal(w)) {
@@ -404,4 +400,11 @@ func newLeveledLogger(cfg LogConfig, w io.Writer, lv *slog.LevelVar) *slog.Logge
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h)
+}
+
+// parseLevel reads a validated log.level.
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
 }
