@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +20,7 @@ import (
 // says READY=1 once it serves, feeds the watchdog while healthy, and says
 // STOPPING=1 when it stops.
 func TestRunNotifiesSystemd(t *testing.T) {
-	dir, err := os.MkdirTemp("", "sn") // a socket path must be short
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "notify")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	t.Setenv("NOTIFY_SOCKET", path)
-	t.Setenv("WATCHDOG_USEC", "200000") // 200ms: fed every 100ms
+	conn := listenNotify(t, 200*time.Millisecond) // fed every 100ms
 
 	msgs := make(chan string, 100)
 	go func() {
@@ -65,6 +56,78 @@ func TestRunNotifiesSystemd(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	expect("STOPPING=1")
+}
+
+// listenNotify plays systemd for the test: a notify socket in
+// $NOTIFY_SOCKET, and a watchdog of interval in $WATCHDOG_USEC.
+func listenNotify(t *testing.T, interval time.Duration) *net.UnixConn {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sn") // a socket path must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	t.Setenv("WATCHDOG_USEC", strconv.FormatInt(interval.Microseconds(), 10))
+	return conn
+}
+
+// TestWatchdogWithheldWhileUnhealthy: watchdog feeds systemd while the
+// health check passes and sends no WATCHDOG=1 once it fails, so that
+// systemd restarts a wedged sngate.
+func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
+	const interval = 100 * time.Millisecond // fed every 50ms
+	conn := listenNotify(t, interval)
+	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	h, err := newHealth(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watchdog(ctx, h, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	defer func() { cancel(); <-done }()
+	// read returns the next notification, or false after wait.
+	read := func(wait time.Duration) (string, bool) {
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		buf := make([]byte, 256)
+		n, err := conn.Read(buf)
+		if err != nil {
+			return "", false
+		}
+		return string(buf[:n]), true
+	}
+
+	for range 2 {
+		if m, ok := read(10 * time.Second); !ok || m != "WATCHDOG=1" {
+			t.Fatalf("healthy: systemd was told %q (%v), want WATCHDOG=1", m, ok)
+		}
+	}
+	h.loopEnded(errors.New("udp: socket closed"))
+	waitFor(t, &logs, "not feeding the systemd watchdog")
+	// What was sent before the failed check is queued already: drain it.
+	for {
+		if _, ok := read(10 * time.Millisecond); !ok {
+			break
+		}
+	}
+	if m, ok := read(10 * interval); ok {
+		t.Fatalf("unhealthy: systemd was told %q, want nothing", m)
+	}
+	if out := logs.String(); !strings.Contains(out, "udp: socket closed") {
+		t.Errorf("the failure log line does not name the cause:\n%s", out)
+	}
 }
 
 // TestHealth: the probe passes through a working broker and fails once a
