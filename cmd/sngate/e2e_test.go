@@ -33,19 +33,57 @@ func freePorts(t *testing.T) (tcp, udp int) {
 	return ln.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
 }
 
-// TestEndToEndSensorToMosquittoAndBack runs sngate, then: an MQTT-SN
-// publisher (sngate pub) reaches mosquitto_sub on the broker, and
-// mosquitto_pub reaches an MQTT-SN subscriber (sngate sub). The messages
-// are retained, so neither side has to wait for the other to subscribe.
-func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
+// portsConfig writes a config whose broker listens on tcpPort and gateway
+// on udpPort of the loopback, with data in a temporary directory; extra is
+// more YAML.
+func portsConfig(t *testing.T, tcpPort, udpPort int, extra string) string {
+	t.Helper()
+	return writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
+		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+"\n"+extra)
+}
+
+// needMosquittoClients skips the test without mosquitto_sub and
+// mosquitto_pub.
+func needMosquittoClients(t *testing.T) {
+	t.Helper()
 	for _, tool := range []string{"mosquitto_sub", "mosquitto_pub"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (Debian package mosquitto-clients)", tool)
 		}
 	}
+}
+
+// mosquittoSub starts mosquitto_sub on the broker at port for one QoS 1
+// message on filter, which it prints as "topic payload" to out.
+func mosquittoSub(ctx context.Context, t *testing.T, port int, filter string) (cmd *exec.Cmd, out *bytes.Buffer) {
+	t.Helper()
+	out = &bytes.Buffer{}
+	cmd = exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(port), "-t", filter, "-v", "-C", "1", "-q", "1")
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, out
+}
+
+// mosquittoPub publishes one QoS 1 message with mosquitto_pub to the broker
+// at port; flags are more of its flags ("-r").
+func mosquittoPub(ctx context.Context, t *testing.T, port int, topic, msg string, flags ...string) {
+	t.Helper()
+	args := append([]string{"-p", strconv.Itoa(port), "-t", topic, "-q", "1", "-m", msg}, flags...)
+	if err := exec.CommandContext(ctx, "mosquitto_pub", args...).Run(); err != nil {
+		t.Fatalf("mosquitto_pub: %v", err)
+	}
+}
+
+// TestEndToEndSensorToMosquittoAndBack runs sngate, then: an MQTT-SN
+// publisher (sngate pub) reaches mosquitto_sub on the broker, and
+// mosquitto_pub reaches an MQTT-SN subscriber (sngate sub). The messages
+// are retained, so neither side has to wait for the other to subscribe.
+func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
+	needMosquittoClients(t)
 	tcpPort, udpPort := freePorts(t)
-	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
-		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+"\n")
+	cfg := portsConfig(t, tcpPort, udpPort, "")
 	stderr, stop := startRun(t, "run", "-c", cfg)
 	waitFor(t, stderr, "sngate started")
 	defer stop()
@@ -53,12 +91,7 @@ func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
 	defer cancel()
 
 	// Sensor → broker.
-	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/#", "-v", "-C", "1", "-q", "1")
-	var out bytes.Buffer
-	msub.Stdout = &out
-	if err := msub.Start(); err != nil {
-		t.Fatal(err)
-	}
+	msub, out := mosquittoSub(ctx, t, tcpPort, "sensors/#")
 	gw := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(udpPort), "--retry", "500ms"}
 	if code, _, errOut := sngate(t, append(append([]string{"pub"}, gw...), "-t", "sensors/t1", "-q", "1", "-r", "-m", "21.5")...); code != 0 {
 		t.Fatalf("sngate pub: exit %d: %s", code, errOut)
@@ -72,9 +105,7 @@ func TestEndToEndSensorToMosquittoAndBack(t *testing.T) {
 
 	// Broker → sensor.
 	sub := startTool(t, "", append(append([]string{"sub"}, gw...), "-t", "cmd/#", "-q", "1", "-v", "-C", "1")...)
-	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/valve", "-q", "1", "-r", "-m", "open").Run(); err != nil {
-		t.Fatal(err)
-	}
+	mosquittoPub(ctx, t, tcpPort, "cmd/valve", "open", "-r")
 	if code := sub.wait(t); code != 0 {
 		t.Fatalf("sngate sub: exit %d: %s", code, sub.err.String())
 	}
@@ -90,8 +121,7 @@ func TestEndToEndBridge(t *testing.T) {
 	up := mosquittotest.Start(t, mosquittotest.Config{})
 	got := up.Collect(t, "gw1/#", 1, "checker")
 	tcpPort, udpPort := freePorts(t)
-	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
-		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+`
+	cfg := portsConfig(t, tcpPort, udpPort, `
 bridge:
   connections:
     - name: cloud
@@ -106,15 +136,8 @@ bridge:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/#", "-v", "-C", "1", "-q", "1")
-	var out bytes.Buffer
-	msub.Stdout = &out
-	if err := msub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/t1", "-q", "1", "-m", "21.5").Run(); err != nil {
-		t.Fatal(err)
-	}
+	msub, out := mosquittoSub(ctx, t, tcpPort, "cmd/#")
+	mosquittoPub(ctx, t, tcpPort, "sensors/t1", "21.5")
 	if ms := got.WaitCount(t, 1, 20*time.Second); ms[0].Topic != "gw1/sensors/t1" || ms[0].Payload != "21.5" {
 		t.Fatalf("upstream got %+v", ms[0])
 	}
@@ -152,15 +175,10 @@ bridge:
 // sensor on the other end of a real tty pair reaches mosquitto_sub on the
 // broker, and mosquitto_pub reaches the sensor.
 func TestEndToEndSerial(t *testing.T) {
-	for _, tool := range []string{"mosquitto_sub", "mosquitto_pub"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian package mosquitto-clients)", tool)
-		}
-	}
+	needMosquittoClients(t)
 	pair := serialtest.NewPair(t)
 	tcpPort, udpPort := freePorts(t)
-	cfg := writeFile(t, "sngate.yaml", "broker:\n  listeners:\n    - address: 127.0.0.1:"+strconv.Itoa(tcpPort)+
-		"\ngateway:\n  listen: 127.0.0.1:"+strconv.Itoa(udpPort)+"\ndata_dir: "+t.TempDir()+`
+	cfg := portsConfig(t, tcpPort, udpPort, `
 serial:
   - {name: uart0, path: `+pair.A+`, baud: 115200, framing: slip}
 `)
@@ -183,12 +201,7 @@ serial:
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	msub := exec.CommandContext(ctx, "mosquitto_sub", "-p", strconv.Itoa(tcpPort), "-t", "sensors/#", "-v", "-C", "1", "-q", "1")
-	var out bytes.Buffer
-	msub.Stdout = &out
-	if err := msub.Start(); err != nil {
-		t.Fatal(err)
-	}
+	msub, out := mosquittoSub(ctx, t, tcpPort, "sensors/#")
 	// Retained, so that mosquitto_sub gets it whenever it subscribes.
 	if err := c.Publish(ctx, mqttsn.TopicName("sensors/uart"), []byte("7.5"), mqttsn.QoS1, true); err != nil {
 		t.Fatal(err)
@@ -202,9 +215,7 @@ serial:
 	if _, err := c.Subscribe(ctx, mqttsn.TopicName("cmd/uart"), mqttsn.QoS1); err != nil {
 		t.Fatal(err)
 	}
-	if err := exec.CommandContext(ctx, "mosquitto_pub", "-p", strconv.Itoa(tcpPort), "-t", "cmd/uart", "-q", "1", "-m", "reset").Run(); err != nil {
-		t.Fatal(err)
-	}
+	mosquittoPub(ctx, t, tcpPort, "cmd/uart", "reset")
 	select {
 	case m := <-in:
 		if string(m.Payload) != "reset" {

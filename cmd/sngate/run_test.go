@@ -88,34 +88,9 @@ func TestRunNoConfig(t *testing.T) {
 	stderr, stop := startRun(t)
 	waitFor(t, stderr, "sngate started")
 	// The broker answers MQTT on the default port.
-	nc, err := net.DialTimeout("tcp", "127.0.0.1:1883", 5*time.Second)
-	if err != nil {
-		t.Fatalf("broker not listening on 127.0.0.1:1883: %v", err)
-	}
-	connect := []byte{0x10, 0x0F, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 3, 'a', 'b', 'c'}
-	connack := make([]byte, 4)
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := nc.Write(connect); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(nc, connack); err != nil || string(connack) != "\x20\x02\x00\x00" {
-		t.Fatalf("CONNACK % X, %v", connack, err)
-	}
-	nc.Close()
+	mqttConnects(t, "127.0.0.1:1883", 5*time.Second)
 	// The MQTT-SN gateway answers on UDP :1884.
-	sn, err := net.Dial("udp", "127.0.0.1:1884")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = sn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := sn.Write([]byte{0x09, 0x04, 0x04, 0x01, 0x00, 0x3C, 'a', 'b', 'c'}); err != nil {
-		t.Fatal(err)
-	}
-	snAck := make([]byte, 16)
-	if n, err := sn.Read(snAck); err != nil || string(snAck[:n]) != "\x03\x05\x00" {
-		t.Fatalf("MQTT-SN CONNACK % X, %v", snAck[:n], err)
-	}
-	sn.Close()
+	snConnects(t, "127.0.0.1:1884", 5*time.Second)
 	fi, err := os.Stat(filepath.Join(dir, "data"))
 	if err != nil || !fi.IsDir() {
 		t.Fatalf("./data not created: %v", err)
@@ -216,19 +191,11 @@ func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go command not found")
-	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sngate")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin,
-		"-ldflags", "-X main.version=v0.0.0-test -X main.commit=feedface", ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	buildSngate(ctx, t, bin, nil, "-ldflags", "-X main.version=v0.0.0-test -X main.commit=feedface")
 
 	out, err := exec.CommandContext(ctx, bin, "version").Output()
 	if err != nil {
@@ -244,50 +211,130 @@ func TestBinary(t *testing.T) {
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), envConfig+"=")
 			cmd.WaitDelay = 5 * time.Second
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := make(chan string, 16)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-				close(lines)
-			}()
-			expect := func(want string) {
-				t.Helper()
-				timeout := time.After(20 * time.Second)
-				for {
-					select {
-					case line, ok := <-lines:
-						if !ok {
-							t.Fatalf("stderr closed before %q", want)
-						}
-						if strings.Contains(line, want) {
-							return
-						}
-					case <-timeout:
-						_ = cmd.Process.Kill()
-						t.Fatalf("no %q within 20s", want)
-					}
-				}
-			}
-			expect("sngate started")
+			p := startProcess(t, cmd)
+			p.expect(t, "sngate started", 20*time.Second)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			expect("sngate stopped")
-			for range lines {
-			}
-			if err := cmd.Wait(); err != nil {
+			p.expect(t, "sngate stopped", 20*time.Second)
+			if err := p.wait(); err != nil {
 				t.Errorf("sngate run after %v: %v, want exit status 0", sig, err)
 			}
 		})
+	}
+}
+
+// buildSngate builds this package into bin with extra go build flags, the
+// environment plus env.
+func buildSngate(ctx context.Context, t *testing.T, bin string, env []string, flags ...string) {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	build := exec.CommandContext(ctx, goCmd, append(append([]string{"build"}, flags...), "-o", bin, ".")...)
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", strings.Join(env, " "), err, out)
+	}
+}
+
+// process is a started sngate binary whose stderr is read line by line.
+type process struct {
+	cmd   *exec.Cmd
+	lines chan string
+	log   syncBuffer // stderr so far, for failure messages
+}
+
+// startProcess starts cmd, killed when the test ends if still running.
+func startProcess(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	p := &process{cmd: cmd, lines: make(chan string, 64)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.log.Write([]byte(sc.Text() + "\n"))
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+// expect waits up to timeout for a line of stderr that contains want; it
+// kills the process on a timeout.
+func (p *process) expect(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("stderr closed before %q:\n%s", want, p.log.String())
+			}
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-deadline:
+			_ = p.cmd.Process.Kill()
+			t.Fatalf("no %q within %v:\n%s", want, timeout, p.log.String())
+		}
+	}
+}
+
+// wait reads stderr to its end and waits for the process to exit.
+func (p *process) wait() error {
+	for range p.lines {
+	}
+	return p.cmd.Wait()
+}
+
+// mqttConnects sends an MQTT 3.1.1 CONNECT (clean session, keep-alive 60,
+// client id "abc") to the broker at addr and wants CONNACK accepted, within
+// timeout.
+func mqttConnects(t *testing.T, addr string, timeout time.Duration) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		t.Fatalf("broker not listening on %s: %v", addr, err)
+	}
+	defer nc.Close()
+	connect := []byte{0x10, 0x0F, 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 60, 0, 3, 'a', 'b', 'c'}
+	connack := make([]byte, 4)
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	if _, err := nc.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(nc, connack); err != nil || string(connack) != "\x20\x02\x00\x00" {
+		t.Fatalf("CONNACK % X, %v", connack, err)
+	}
+}
+
+// snConnects sends an MQTT-SN CONNECT (clean session, keep-alive 60,
+// client id "abc") to the gateway at addr and wants CONNACK accepted,
+// within timeout.
+func snConnects(t *testing.T, addr string, timeout time.Duration) {
+	t.Helper()
+	sn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
+	_ = sn.SetDeadline(time.Now().Add(timeout))
+	if _, err := sn.Write([]byte{0x09, 0x04, 0x04, 0x01, 0x00, 0x3C, 'a', 'b', 'c'}); err != nil {
+		t.Fatal(err)
+	}
+	snAck := make([]byte, 16)
+	if n, err := sn.Read(snAck); err != nil || string(snAck[:n]) != "\x03\x05\x00" {
+		t.Fatalf("MQTT-SN CONNACK % X, %v", snAck[:n], err)
 	}
 }
 
@@ -353,6 +400,18 @@ func TestLogFormatAuto(t *testing.T) {
 	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, tty).Handler().(*slog.TextHandler); !ok {
 		t.Error("auto to a terminal is not text")
 	}
+	// A file that is not a terminal, as journald's stream or a log file.
+	file, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	if isTerminal(file) {
+		t.Fatal("a plain file is taken for a terminal")
+	}
+	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, file).Handler().(*slog.JSONHandler); !ok {
+		t.Error("auto to a file that is not a terminal is not JSON")
+	}
 }
 
 // TestRunReloadOnSIGHUP: SIGHUP (systemctl reload) applies a new log level
@@ -365,6 +424,13 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	cfg := writeFile(t, "sngate.yaml", base+"log:\n  level: info\n")
 	stderr, stop := startRun(t, "run", "-c", cfg)
 	waitFor(t, stderr, "sngate started")
+	// A message from an unknown peer is logged at debug level, before the
+	// gateway answers it with DISCONNECT.
+	const debugLine = `"level":"DEBUG","msg":"message from an unknown peer"`
+	strangerPings(t, udpPort)
+	if strings.Contains(stderr.String(), debugLine) {
+		t.Fatalf("level info logged a debug line:\n%s", stderr)
+	}
 
 	if err := os.WriteFile(cfg, []byte(base+"  max_inflight: 50\nlog:\n  level: debug\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -373,6 +439,10 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, stderr, `"msg":"configuration reloaded","log.level":"debug","changed_needing_restart":"broker"`)
+	strangerPings(t, udpPort)
+	if !strings.Contains(stderr.String(), debugLine) {
+		t.Fatalf("level debug after the reload logged no debug line:\n%s", stderr)
+	}
 
 	if err := os.WriteFile(cfg, []byte("log:\n  level: loud\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -383,6 +453,25 @@ func TestRunReloadOnSIGHUP(t *testing.T) {
 	waitFor(t, stderr, "configuration not reloaded: keeping the running one")
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d after the reloads", code)
+	}
+}
+
+// strangerPings sends the gateway on udpPort a PINGREQ from a peer it does
+// not know and waits for its DISCONNECT ("connect again").
+func strangerPings(t *testing.T, udpPort int) {
+	t.Helper()
+	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(udpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte{0x02, 0x16}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "\x02\x18" {
+		t.Fatalf("answer to a stranger's PINGREQ: % X, %v; want DISCONNECT", buf[:n], err)
 	}
 }
 
