@@ -30,23 +30,16 @@ TCP_PORT=${TCP_PORT:-22883}
 UDP_PORT=${UDP_PORT:-22884}
 DRAIN=10s
 
-die() { echo "bench-sn: $*" >&2; exit 1; }
+me=bench-sn
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v go >/dev/null || die "go is not installed"
 
-secs() { # 10s -> 10, 1m -> 60, 500ms -> 1 (rounded up; for timeouts only)
-	case $1 in
-	*ms) echo $(( (${1%ms} + 999) / 1000 )) ;;
-	*s) echo "${1%s}" | awk '{print int($1 + 0.999)}' ;;
-	*m) echo $(( ${1%m} * 60 )) ;;
-	*) die "cannot read duration $1 (use s, ms or m)" ;;
-	esac
-}
 # Every bench run is bounded: warmup + duration + drain + connecting.
 RUN_TIMEOUT=$(( $(secs "$WARMUP") + $(secs "$DURATION") + $(secs "$DRAIN") + 60 ))
 
-tcp_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 udp_busy() { # a bound UDP port shows in /proc/net/udp (local address column)
 	grep -qi ":$(printf '%04X' "$1") " /proc/net/udp /proc/net/udp6 2>/dev/null
 }
@@ -54,27 +47,12 @@ tcp_busy "$TCP_PORT" && die "TCP port $TCP_PORT is in use (set TCP_PORT)"
 udp_busy "$UDP_PORT" && die "UDP port $UDP_PORT is in use (set UDP_PORT)"
 
 # sngate and the load generator need a descriptor per client.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CLIENTS + 200)) ]; then
-	die "open file limit $(ulimit -n) is too low for $IDLE_CLIENTS idle clients (raise ulimit -n or set IDLE_CLIENTS)"
-fi
+need_fds $((IDLE_CLIENTS + 200))
 
 tmp=$(mktemp -d)
 PID=""
 stop_sngate() {
-	local i
-	[ -n "$PID" ] || return 0
-	if kill -TERM "$PID" 2>/dev/null; then
-		for i in $(seq 100); do
-			kill -0 "$PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$PID" 2>/dev/null; then
-			echo "bench-sn: sngate did not stop in 10 s: killing it" >&2
-			kill -KILL "$PID" 2>/dev/null || true
-		fi
-	fi
-	wait "$PID" 2>/dev/null || true
+	stop_pid "$PID" sngate
 	PID=""
 }
 cleanup() {
@@ -120,9 +98,6 @@ start_sngate() {
 	done
 	die "sngate is not listening on TCP $TCP_PORT and UDP $UDP_PORT after 10 s"
 }
-
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
-ms() { awk -v us="$1" 'BEGIN { if (us == "") print "-"; else printf "%.2f", us / 1000 }'; }
 
 echo "machine: $(nproc) CPUs, $(uname -sr); $(go version | cut -d' ' -f3)"
 start_sngate

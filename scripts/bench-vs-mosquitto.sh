@@ -26,49 +26,27 @@ PORT2=${MOSQUITTO_PORT:-21884}
 MOSQUITTO=${MOSQUITTO:-/usr/sbin/mosquitto}
 DRAIN=15s # QoS 0 at full speed leaves seconds of messages in socket buffers
 
-die() { echo "bench-vs-mosquitto: $*" >&2; exit 1; }
+me=bench-vs-mosquitto
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 command -v go >/dev/null || die "go is not installed"
 [ -x "$MOSQUITTO" ] || die "$MOSQUITTO not found (apt-get install mosquitto, or set MOSQUITTO)"
 
-secs() { # 10s -> 10, 1m -> 60, 500ms -> 1 (rounded up; for timeouts only)
-	case $1 in
-	*ms) echo $(( (${1%ms} + 999) / 1000 )) ;;
-	*s) echo "${1%s}" | awk '{print int($1 + 0.999)}' ;;
-	*m) echo $(( ${1%m} * 60 )) ;;
-	*) die "cannot read duration $1 (use s, ms or m)" ;;
-	esac
-}
 # Every bench run is bounded: warmup + duration + drain + connecting.
 RUN_TIMEOUT=$(( $(secs "$WARMUP") + $(secs "$DURATION") + $(secs "$DRAIN") + 30 ))
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$PORT1" "$PORT2"; do
-	port_busy "$p" && die "port $p is in use (set SNGATE_PORT / MOSQUITTO_PORT)"
+	tcp_busy "$p" && die "port $p is in use (set SNGATE_PORT / MOSQUITTO_PORT)"
 done
 
 # Both brokers inherit this limit; the idle test needs a descriptor per client.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CLIENTS + 100)) ]; then
-	die "open file limit $(ulimit -n) is too low for $IDLE_CLIENTS idle clients (raise ulimit -n or set IDLE_CLIENTS)"
-fi
+need_fds $((IDLE_CLIENTS + 100))
 
 tmp=$(mktemp -d)
 SNGATE_PID=""
 MOSQ_PID=""
-stop_pid() { # pid name
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-		sleep 0.1
-	done
-	echo "bench-vs-mosquitto: $2 did not stop in 10 s: killing it" >&2
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
 stop_brokers() {
 	stop_pid "$SNGATE_PID" sngate
 	stop_pid "$MOSQ_PID" mosquitto
@@ -119,7 +97,7 @@ wait_port() { # port pid name
 	local i
 	for i in $(seq 100); do
 		kill -0 "$2" 2>/dev/null || die "$3 exited at start; see $tmp/$3.log (KEEP=1 keeps it)"
-		port_busy "$1" && return 0
+		tcp_busy "$1" && return 0
 		sleep 0.1
 	done
 	die "$3 is not listening on port $1 after 10 s"
@@ -133,10 +111,7 @@ start_brokers() {
 	wait_port "$PORT2" "$MOSQ_PID" mosquitto
 }
 
-# field FILE KEY: a number from the flat JSON object sngate bench prints.
-field() { sed -n "s/.*\"$2\":\([-0-9.e+]*\).*/\1/p" "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-ms() { awk -v us="$1" 'BEGIN { if (us == "") print "-"; else printf "%.2f", us / 1000 }'; }
 
 echo "machine: $(nproc) CPUs, $(uname -sr); $(go version | cut -d' ' -f3); mosquitto $("$MOSQUITTO" -h 2>/dev/null | sed -n 's/^mosquitto version //p')"
 start_brokers
