@@ -339,11 +339,15 @@ func snConnects(t *testing.T, addr string, timeout time.Duration) {
 }
 
 func TestRunLogFlags(t *testing.T) {
-	stderr, stop := startRun(t, "run", "-c", anyPortConfig(t, "data_dir: "+t.TempDir()+"\n"), "--log-format", "json", "--log-level", "debug")
+	tcpPort, udpPort := freePorts(t)
+	stderr, stop := startRun(t, "run", "-c", portsConfig(t, tcpPort, udpPort, "log:\n  level: info\n  format: text\n"),
+		"--log-format", "json", "--log-level", "debug")
 	waitFor(t, stderr, `"msg":"sngate started"`)
+	// The flags win over the file: JSON, and a debug line is logged.
+	strangerPings(t, udpPort)
 	stop()
-	if !strings.Contains(stderr.String(), `"level":"DEBUG"`) && !strings.Contains(stderr.String(), `"level":"INFO"`) {
-		t.Errorf("not JSON: %s", stderr)
+	if !strings.Contains(stderr.String(), `"level":"DEBUG","msg":"message from an unknown peer"`) {
+		t.Errorf("--log-format json --log-level debug logged no JSON debug line:\n%s", stderr)
 	}
 	code, _, errOut := sngate(t, "run", "--log-format", "yaml")
 	if code != 1 || !strings.HasPrefix(errOut, "--log-format: ") || !strings.Contains(errOut, `"yaml" is not one of auto, text, json`) {
