@@ -208,7 +208,6 @@ func TestBridgeCrash(t *testing.T) {
 
 		child = startGatewayChild(t, dir, addr, conn)
 		up.Start()
-		got.Restart()
 		// Kill it again while it drains, once some messages are out.
 		deadline := time.Now().Add(waitTime)
 		for len(got.Messages()) == 0 && time.Now().Before(deadline) {
@@ -257,7 +256,6 @@ func TestBridgeGracefulRestart(t *testing.T) {
 
 		startGatewayChild(t, dir, addr, conn)
 		up.Start()
-		got.Restart()
 		ms := got.WaitCount(t, n, waitTime)
 		if dups := checkNumbered(t, payloads(ms), 1, n); dups != 0 {
 			t.Errorf("%d duplicates after a graceful restart", dups)

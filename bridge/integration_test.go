@@ -137,7 +137,6 @@ func TestBridgeOutage(t *testing.T) {
 		}
 
 		up.Start()
-		got.Restart()
 		l.waitStats(t, "cloud", "drain", func(s ConnectionStats) bool { return s.QueueMessages == 0 && s.Sent >= n })
 		ms := got.WaitCount(t, n, waitTime)
 		if dups := checkNumbered(t, payloads(ms), 1, n); dups != 0 {
@@ -171,7 +170,6 @@ func TestBridgeDrainWhileLive(t *testing.T) {
 		publishNumbered(t, l.addr, "sensors/t", 1, 1, backlog)
 
 		up.Start()
-		got.Restart()
 		l.waitStats(t, "cloud", "drain start", func(s ConnectionStats) bool { return s.Connected && s.Sent > 0 })
 		// Hold the drain mid-backlog (the link stays up), so that the live
 		// messages are surely accepted while it is under way.
@@ -243,7 +241,6 @@ func TestBridgeUpstreamLostMidDrain(t *testing.T) {
 		publishNumbered(t, l.addr, "sensors/t", 1, 1, n)
 
 		up.Start()
-		got.Restart()
 		l.waitStats(t, "cloud", "drain start", func(s ConnectionStats) bool { return s.Connected && s.Sent > 0 })
 		up.Stop() // with messages in flight
 		l.waitStats(t, "cloud", "disconnection", func(s ConnectionStats) bool { return !s.Connected })
@@ -251,7 +248,6 @@ func TestBridgeUpstreamLostMidDrain(t *testing.T) {
 			t.Logf("the backlog drained before the upstream stopped: %+v", st)
 		}
 		up.Start()
-		got.Restart()
 		l.waitStats(t, "cloud", "drain", func(s ConnectionStats) bool { return s.QueueMessages == 0 })
 		ms := got.WaitCount(t, n, waitTime)
 		if dups := checkNumbered(t, payloads(ms), 1, n); dups > DefaultInflight {

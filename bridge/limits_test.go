@@ -53,7 +53,6 @@ func TestBridgeQueueLimits(t *testing.T) {
 				}
 
 				up.Start()
-				got.Restart()
 				l.waitStats(t, "cloud", "drain", func(s ConnectionStats) bool { return s.QueueMessages == 0 && s.Sent >= keep })
 				ms := got.WaitCount(t, keep, waitTime)
 				if dups := checkNumbered(t, payloads(ms), tc.first, tc.last); dups != 0 {
@@ -185,7 +184,6 @@ func TestBridgeQoS0(t *testing.T) {
 		t.Fatalf("dropped %d QoS 0 messages, want %d: %+v", st.DroppedQoS0, n, st)
 	}
 	up.Start()
-	got.Restart()
 	ms := got.WaitCount(t, n, waitTime)
 	for _, m := range ms {
 		if m.Topic != "gw1/kept/t" || m.QoS != 0 {

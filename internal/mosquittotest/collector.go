@@ -172,14 +172,6 @@ func (c *Collector) stopProcess() {
 	<-sp.reader
 }
 
-// Restart stops and starts the mosquitto_sub process (its session, and so
-// the messages queued for it, stay on the broker).
-func (c *Collector) Restart() {
-	c.t.Helper()
-	c.stopProcess()
-	c.start()
-}
-
 // Messages returns a copy of what has been received so far, in order.
 func (c *Collector) Messages() []Received {
 	c.mu.Lock()

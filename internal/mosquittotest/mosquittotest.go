@@ -395,7 +395,11 @@ func (b *Broker) Running() bool {
 
 // Start starts a stopped broker again on the same port with the same config
 // and persistence directory, waits until it accepts, and restarts the
-// Collectors (waiting until they are subscribed again). mosquitto sets
+// Collectors (waiting until they are subscribed again). Callers must not
+// restart a Collector themselves once messages flow: killing mosquitto_sub
+// between its printing a QoS 1 message and mosquitto reading the PUBACK
+// makes mosquitto deliver it again, a duplicate the bridge did not send.
+// mosquitto sets
 // SO_REUSEADDR, so the port is free at once; bind failures are still
 // retried, boundedly.
 func (b *Broker) Start() {
