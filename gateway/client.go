@@ -41,6 +41,8 @@ type client struct {
 	topics    *topicTable
 	pre       predefined
 	timer     *time.Timer // keep-alive or sleep supervision
+	since     time.Time   // connected (or loaded from the store, asleep)
+	heard     time.Time   // last message from the client
 
 	queue    []broker.Delivery // for the client, not yet sent
 	out      *outbound         // the one message in flight to the client
@@ -98,6 +100,7 @@ func tolerance(d time.Duration) time.Duration {
 // supervise restarts the keep-alive or sleep timer after the client was
 // heard. c.mu is held.
 func (c *client) superviseLocked() {
+	c.heard = time.Now()
 	var d time.Duration
 	switch c.state {
 	case stActive, stWillTopic, stWillMsg:
@@ -127,9 +130,7 @@ func (c *client) expired() {
 	lost := c.state != stGone && c.state != stAwake
 	c.mu.Unlock()
 	if lost {
-		c.g.log.Info("MQTT-SN client lost: timer expired", "client", c.id)
-		c.g.metrics.clientsLost.Add(1)
-		c.end(true)
+		c.lose("timer expired")
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"time"
 
 	"github.com/sngate/sngate/broker"
 	"github.com/sngate/sngate/mqttsn"
@@ -41,10 +42,11 @@ func (g *Gateway) connect(from peer, p *mqttsn.Connect) {
 		return
 	}
 	c := &client{g: g, id: p.ClientID, clean: p.CleanSession, at: from, keepAlive: secs(p.KeepAlive),
-		pre: newPredefined(g.cfg.PredefinedTopics, p.ClientID), inbound2: map[uint16]bool{}}
+		pre: newPredefined(g.cfg.PredefinedTopics, p.ClientID), inbound2: map[uint16]bool{}, since: time.Now()}
 	c.topics = g.takeTopics(p.ClientID, p.CleanSession)
 	g.clients[from] = c
 	g.byID[p.ClientID] = c
+	g.forgetLostLocked(p.ClientID)
 	g.mu.Unlock()
 
 	c.mu.Lock()

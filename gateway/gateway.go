@@ -31,6 +31,7 @@ type Gateway struct {
 	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
 	anonymous  *broker.LocalClient    // publishes QoS -1 messages
 	common     predefined             // the predefined topic ids of every client, for QoS -1
+	lost       []ClientInfo           // clients lost lately, oldest first (status.go)
 
 	metrics  metrics
 	sendBufs sync.Pool // *[]byte, for encoding outgoing datagrams
@@ -67,6 +68,7 @@ type metrics struct {
 	clientsLost        atomic.Int64 // keep-alive, sleep or retransmission gave up
 	droppedSleepBuffer atomic.Int64
 	qosMinus1          atomic.Int64
+	in, out            packetCounts // decoded messages by type, a forwarder's by the type inside
 }
 
 // Stats is a snapshot of the gateway's counters.
@@ -75,6 +77,9 @@ type Stats struct {
 	ClientsConnected, ClientsLost, DroppedSleepBuffer int64
 	QoSMinus1                                         int64
 	RateLimited                                       int64 // datagrams dropped by packets_per_second
+	// PacketsIn and PacketsOut count messages by type name ("PUBLISH"),
+	// those to and from forwarders by the type they carry.
+	PacketsIn, PacketsOut map[string]int64
 }
 
 // Stats returns the counters.
@@ -84,7 +89,7 @@ func (g *Gateway) Stats() Stats {
 		Unexpected: m.unexpected.Load(), Oversized: m.oversized.Load(),
 		ClientsConnected: m.clientsConnected.Load(), ClientsLost: m.clientsLost.Load(),
 		DroppedSleepBuffer: m.droppedSleepBuffer.Load(), QoSMinus1: m.qosMinus1.Load(),
-		RateLimited: m.rateLimited.Load()}
+		RateLimited: m.rateLimited.Load(), PacketsIn: m.in.byName(), PacketsOut: m.out.byName()}
 }
 
 // New builds a gateway whose clients become sessions of b.
@@ -170,6 +175,7 @@ func (g *Gateway) Serve(tr Transport) error {
 			// From a forwarder: the client is the node behind it.
 			at.fwd, at.node, p = true, string(e.NodeID), e.Message
 		}
+		g.metrics.in[p.Type()].Add(1)
 		g.handle(at, p)
 	}
 }
@@ -252,6 +258,7 @@ func (g *Gateway) handle(from peer, p mqttsn.Packet) {
 // send encodes and sends p to a peer; to a node behind a forwarder, p goes
 // encapsulated with the node's id.
 func (g *Gateway) send(to peer, p mqttsn.Packet) {
+	typ := p.Type()
 	if to.fwd {
 		p = &mqttsn.Encapsulated{NodeID: []byte(to.node), Message: p}
 	}
@@ -273,6 +280,7 @@ func (g *Gateway) send(to peer, p mqttsn.Packet) {
 		return
 	}
 	g.metrics.sent.Add(1)
+	g.metrics.out[typ].Add(1)
 }
 
 // publishQoSMinus1 publishes a "publish without connection" message through

@@ -117,9 +117,7 @@ func (c *client) retransmit() {
 	}
 	if c.out.tries >= c.g.cfg.MaxRetries {
 		c.mu.Unlock()
-		c.g.log.Info("MQTT-SN client lost: no answer to retransmissions", "client", c.id)
-		c.g.metrics.clientsLost.Add(1)
-		c.end(true)
+		c.lose("no answer to retransmissions")
 		return
 	}
 	c.out.tries++

@@ -293,7 +293,7 @@ func (g *Gateway) wakeStored(id string) *client {
 	}
 	delete(g.saved, id)
 	c := &client{g: g, id: id, state: stAsleep, sleepFor: t.disk.sleepFor, topics: t,
-		pre: newPredefined(g.cfg.PredefinedTopics, id), inbound2: map[uint16]bool{}}
+		pre: newPredefined(g.cfg.PredefinedTopics, id), inbound2: map[uint16]bool{}, since: time.Now()}
 	g.byID[id] = c
 	g.mu.Unlock()
 
