@@ -301,8 +301,8 @@ func TestMQTT_3_1_4_2_TakeoverBeforeAttach(t *testing.T) {
 	for _, clean := range []bool{true, false} {
 		id := fmt.Sprint("race-", clean)
 		var a, b kickOutlet
-		sessA, genA, _ := s.attach(id, clean, clientIdentity{ClientID: id})
-		sessB, genB, _ := s.attach(id, clean, clientIdentity{ClientID: id})
+		sessA, genA, _ := s.attach(id, clean, clientIdentity{ClientID: id}, false)
+		sessB, genB, _ := s.attach(id, clean, clientIdentity{ClientID: id}, false)
 		sessA.resume(&a, genA)
 		sessB.resume(&b, genB)
 		if !a.kicked || b.kicked {

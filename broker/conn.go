@@ -25,7 +25,9 @@ var errDisconnect = errors.New("client sent DISCONNECT")
 type conn struct {
 	srv       *Server
 	nc        net.Conn
-	anonymous bool // the listener admits clients without a user name
+	// allowAnon is the listener's allow_anonymous; nil: clients without a
+	// user name are admitted while there is no password file.
+	allowAnon *bool
 	out       output
 	acks      ackQueue
 
@@ -33,7 +35,11 @@ type conn struct {
 	sess      *session
 	gen       uint64
 	who       clientIdentity
-	perms     *auth.Perms // the ACL compiled for this client
+	perms     *auth.Perms // the ACL compiled for this client: see permissions
+	permsACL  *auth.ACL   // the ACL perms were compiled from
+	// authed is what ReloadAuth checks against a new password file: set
+	// once the client is admitted, read from the reloading goroutine.
+	authed atomic.Pointer[admission]
 	keepAlive time.Duration
 	will      *Message
 
@@ -44,8 +50,8 @@ type conn struct {
 	shut       atomic.Bool           // the server is shutting down
 }
 
-func newConn(s *Server, nc net.Conn, anonymous bool) *conn {
-	c := &conn{srv: s, nc: nc, anonymous: anonymous}
+func newConn(s *Server, nc net.Conn, allowAnon *bool) *conn {
+	c := &conn{srv: s, nc: nc, allowAnon: allowAnon}
 	c.out = output{nc: nc, written: &s.metrics.bytesOut, onError: func(error) { nc.Close() }}
 	return c
 }
@@ -99,7 +105,8 @@ func (c *conn) connect(r *packets.Reader) bool {
 		c.refuse(0x02)
 		return false
 	}
-	if rc := c.authenticate(cp); rc != 0 {
+	rc, hash := c.authenticate(cp)
+	if rc != 0 {
 		c.srv.metrics.authFailures.Add(1)
 		c.refuse(rc)
 		return false
@@ -112,13 +119,14 @@ func (c *conn) connect(r *packets.Reader) bool {
 		return false
 	}
 	c.who = clientIdentity{ClientID: id, Username: cp.Username, HasUsername: cp.UsernameFlag}
-	c.perms = c.srv.acl.For(c.who)
+	c.permissions()
+	c.authed.Store(&admission{who: c.who, hash: hash})
 	c.keepAlive = time.Duration(cp.KeepAlive) * time.Second
 	if cp.WillFlag {
 		c.will = &Message{Topic: cp.WillTopic, Payload: bytes.Clone(cp.WillMessage), QoS: cp.WillQoS, Retain: cp.WillRetain}
 	}
 	var present bool
-	c.sess, c.gen, present = c.srv.attach(id, cp.CleanSession, c.who)
+	c.sess, c.gen, present = c.srv.attach(id, cp.CleanSession, c.who, false)
 	c.srv.metrics.clientsConnected.Add(1)
 	c.out.append(false, func(b []byte) []byte {
 		return (&packets.ConnackPacket{SessionPresent: present}).Append(b)
@@ -129,24 +137,38 @@ func (c *conn) connect(r *packets.Reader) bool {
 	return true
 }
 
-// authenticate returns 0 to admit the client, else the CONNACK code.
-func (c *conn) authenticate(cp *packets.ConnectPacket) byte {
+// authenticate returns 0 to admit the client, else the CONNACK code, and
+// the password hash it was admitted with ("" without one).
+func (c *conn) authenticate(cp *packets.ConnectPacket) (byte, string) {
+	users := c.srv.users.Load()
+	anonymous := c.srv.anonymousAllowed(c.allowAnon, users)
 	if !cp.UsernameFlag {
-		if c.anonymous {
-			return 0
+		if anonymous {
+			return 0, ""
 		}
-		return 0x05 // not authorized
+		return 0x05, "" // not authorized
 	}
-	if c.srv.users == nil {
-		if c.anonymous {
-			return 0 // no password file: user names are only names
+	if users == nil {
+		if anonymous {
+			return 0, "" // no password file: user names are only names
 		}
-		return 0x04
+		return 0x04, ""
 	}
-	if !c.srv.users.Check(cp.Username, cp.Password) {
-		return 0x04 // bad user name or password
+	if !users.Check(cp.Username, cp.Password) {
+		return 0x04, "" // bad user name or password
 	}
-	return 0
+	hash, _ := users.Hash(cp.Username)
+	return 0, hash
+}
+
+// permissions returns the client's compiled ACL, compiling it again when
+// ReloadAuth has replaced the ACL. Only the connection's own goroutine
+// calls it.
+func (c *conn) permissions() *auth.Perms {
+	if acl := c.srv.acl.Load(); acl != c.permsACL {
+		c.perms, c.permsACL = acl.For(c.who), acl
+	}
+	return c.perms
 }
 
 // refuse writes a CONNACK with a non-zero code; the caller closes
@@ -279,7 +301,7 @@ func (c *conn) onPublish(p *packets.PublishPacket) error {
 		c.lastTopic = string(p.Topic)
 	}
 	topic := c.lastTopic
-	if !c.perms.CanPublish(topic) {
+	if !c.permissions().CanPublish(topic) {
 		// MQTT-3.3.5-2: acknowledge normally, deliver nowhere.
 		c.srv.metrics.aclDenied.Add(1)
 		c.srv.log.Debug("publish denied by ACL", "client", c.who.ClientID, "topic", topic)
@@ -343,7 +365,7 @@ func (c *conn) onPubrel(pid uint16) {
 func (c *conn) onSubscribe(sp *packets.SubscribePacket) error {
 	codes := make([]byte, len(sp.Filters))
 	for i, f := range sp.Filters {
-		if c.perms.CanSubscribe(f.Filter) {
+		if c.permissions().CanSubscribe(f.Filter) {
 			codes[i] = f.QoS
 		} else {
 			codes[i] = 0x80 // MQTT-3.9.3-1 failure
@@ -409,13 +431,13 @@ func (c *conn) end(err error) {
 	}
 	c.srv.metrics.clientsConnected.Add(-1)
 	c.out.close()
-	if c.will != nil && !c.disconnect && !c.shut.Load() && c.perms.CanPublish(c.will.Topic) {
+	if c.will != nil && !c.disconnect && !c.shut.Load() && c.permissions().CanPublish(c.will.Topic) {
 		c.srv.log.Debug("publishing will", "client", c.who.ClientID, "topic", c.will.Topic)
 		c.srv.metrics.messagesIn.Add(1)
 		c.srv.route(c.will, nil, &c.scratch)
 	}
 	c.srv.release(c.sess, c.gen)
-	c.srv.acl.Forget(c.who)
+	c.srv.acl.Load().Forget(c.who)
 	c.srv.log.Debug("client disconnected", "client", c.who.ClientID, "clean", c.disconnect)
 }
 

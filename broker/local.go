@@ -107,7 +107,7 @@ func (s *Server) Connect(cfg LocalConfig) (*LocalClient, bool, error) {
 		c.handle = func(Delivery) {}
 	}
 	var present bool
-	c.sess, c.gen, present = s.attach(cfg.ClientID, cfg.CleanSession, who)
+	c.sess, c.gen, present = s.attach(cfg.ClientID, cfg.CleanSession, who, cfg.Trusted)
 	if cfg.NoLocal {
 		c.from = c.sess
 	}
@@ -134,7 +134,7 @@ func (c *LocalClient) Publish(ctx context.Context, m Message) error {
 	if err := validName(m.Topic); err != nil {
 		return err
 	}
-	if !c.trusted && !c.srv.acl.CanPublish(c.who, m.Topic) {
+	if !c.trusted && !c.srv.acl.Load().CanPublish(c.who, m.Topic) {
 		c.srv.metrics.aclDenied.Add(1)
 		return nil
 	}
@@ -177,7 +177,7 @@ func (c *LocalClient) Subscribe(ctx context.Context, subs ...Subscription) ([]by
 		}
 		filters[i] = packets.Subscription{Filter: sub.Filter, QoS: min(sub.QoS, 2)}
 		codes[i] = filters[i].QoS
-		if !c.trusted && !c.srv.acl.CanSubscribe(c.who, sub.Filter) {
+		if !c.trusted && !c.srv.acl.Load().CanSubscribe(c.who, sub.Filter) {
 			codes[i] = 0x80
 			c.srv.metrics.aclDenied.Add(1)
 		}
@@ -237,7 +237,7 @@ func (c *LocalClient) Disconnect(publishWill bool) {
 		return
 	}
 	c.srv.metrics.clientsConnected.Add(-1)
-	if will := c.will.Load(); publishWill && will != nil && c.srv.acl.CanPublish(c.who, will.Topic) {
+	if will := c.will.Load(); publishWill && will != nil && c.srv.acl.Load().CanPublish(c.who, will.Topic) {
 		sc := scratchPool.Get().(*routeScratch)
 		c.srv.metrics.messagesIn.Add(1)
 		c.srv.route(will, nil, sc)

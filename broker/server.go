@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sngate/sngate/broker/auth"
@@ -39,8 +40,11 @@ type Server struct {
 	log     *slog.Logger
 	version string
 	store   *persist.Store // nil: in memory only
-	users   *auth.Users    // nil: no password file
-	acl     *auth.ACL
+	// users (nil: no password file) and acl are replaced by ReloadAuth
+	// (reload.go) while clients are connected.
+	users   atomic.Pointer[auth.Users]
+	acl     atomic.Pointer[auth.ACL]
+	authMu  sync.Mutex // serialises ReloadAuth
 	started time.Time
 	metrics metrics
 
@@ -73,7 +77,6 @@ func New(cfg Config, opts Options) (*Server, error) {
 		cfg:      cfg,
 		log:      log,
 		version:  opts.Version,
-		acl:      auth.NewACL(cfg.Auth.ACL),
 		subs:     topics.NewTree[*session](),
 		retained: topics.NewRetained[*Message](),
 		started:  time.Now(),
@@ -81,12 +84,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		conns:    map[*conn]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.acl.Store(auth.NewACL(cfg.Auth.ACL))
 	if cfg.Auth.PasswordFile != "" {
 		users, err := auth.LoadUsers(cfg.Auth.PasswordFile)
 		if err != nil {
 			return nil, err
 		}
-		s.users = users
+		s.users.Store(users)
 	}
 	if opts.DataDir != "" {
 		store, err := persist.Open(opts.DataDir, storage.Options{CommitWindow: cfg.CommitWindow, Logger: log})
@@ -208,10 +212,6 @@ func (s *Server) serve(ln net.Listener, lc ListenerConfig) error {
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
-	anonymous := s.users == nil
-	if lc.AllowAnonymous != nil {
-		anonymous = *lc.AllowAnonymous
-	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -230,7 +230,7 @@ func (s *Server) serve(ln net.Listener, lc ListenerConfig) error {
 			continue
 		}
 		backoff = 0
-		c := newConn(s, nc, anonymous)
+		c := newConn(s, nc, lc.AllowAnonymous)
 		if !s.track(c) {
 			nc.Close()
 			return ErrServerClosed
@@ -300,7 +300,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // the session, the generation of this attachment and whether a session was
 // present (MQTT-3.2.2-1..3). The outlet is set by session.resume, after
 // CONNACK has been written.
-func (s *Server) attach(id string, clean bool, who clientIdentity) (*session, uint64, bool) {
+// trusted marks an in-process client that the ACL does not bind.
+func (s *Server) attach(id string, clean bool, who clientIdentity, trusted bool) (*session, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.sessions[id]
@@ -331,6 +332,7 @@ func (s *Server) attach(id string, clean bool, who clientIdentity) (*session, ui
 	sess.gen++
 	gen := sess.gen
 	sess.user = who
+	sess.trusted = trusted
 	sess.attached = true
 	sess.mu.Unlock()
 	return sess, gen, present

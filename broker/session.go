@@ -40,6 +40,7 @@ type session struct {
 	nextSeq     uint64
 	inbound2    map[uint16]struct{} // QoS 2 packet ids received, PUBREL not yet
 	user        clientIdentity
+	trusted     bool // attached by a trusted in-process client: no ACL
 }
 
 func newSession(srv *Server, id string, persistent bool) *session {

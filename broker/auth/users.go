@@ -107,6 +107,17 @@ func (u *Users) Len() int {
 	return len(u.table.Load().hashes)
 }
 
+// Hash returns user's password hash as the file has it; false for an
+// unknown user or a nil *Users. The broker keeps it for each connected
+// client, to tell after a reload whose password changed.
+func (u *Users) Hash(user string) (string, bool) {
+	if u == nil {
+		return "", false
+	}
+	h, ok := u.table.Load().hashes[user]
+	return string(h), ok
+}
+
 // Check reports whether password is user's. It takes about as long whether
 // the user exists or not: an unknown user still costs a bcrypt comparison.
 // Passwords longer than MaxPasswordLen bytes are refused (bcrypt would
