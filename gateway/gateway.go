@@ -30,7 +30,7 @@ type Gateway struct {
 	transports []Transport
 	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
 	anonymous  *broker.LocalClient    // publishes QoS -1 messages
-	common     predefined             // the predefined topic ids of every client, for QoS -1
+	common     predefined             // the predefined topic ids of every client, for QoS -1 (g.mu)
 	lost       []ClientInfo           // clients lost lately, oldest first (status.go)
 
 	metrics  metrics
@@ -291,7 +291,9 @@ func (g *Gateway) publishQoSMinus1(from peer, p *mqttsn.Publish) {
 	case mqttsn.TopicShort:
 		name = mqttsn.ShortTopicName(p.TopicID)
 	case mqttsn.TopicPredefined:
+		g.mu.Lock()
 		name = g.common.byID[p.TopicID]
+		g.mu.Unlock()
 	}
 	if name == "" { // nobody to answer: drop (reference §7, pitfall 8)
 		g.metrics.unexpected.Add(1)
