@@ -41,7 +41,7 @@ type connection struct {
 	ctx     context.Context // the bridge's: ends at shutdown
 	cfg     ConnectionConfig
 	log     *slog.Logger
-	out, in []rule
+	rules   atomic.Pointer[ruleSet] // replaced by Reload (reload.go)
 
 	q     *queue.Queue // nil without out rules
 	up    upstream.Client
@@ -83,7 +83,8 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 		evWake:   make(chan struct{}, 1),
 	}
 	c.qos0Done = func(error) { c.pendingQoS0.Add(-1) }
-	c.out, c.in = compileRules(cfg.Rules)
+	rules := newRuleSet(cfg.Rules)
+	c.rules.Store(rules)
 
 	up, err := c.newUpstream()
 	if err != nil {
@@ -91,7 +92,7 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 	}
 	c.up = up
 
-	if len(c.out) > 0 {
+	if len(rules.out) > 0 {
 		policy, err := queue.ParsePolicy(cfg.Queue.Policy)
 		if err != nil {
 			return nil, err
@@ -125,9 +126,9 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 		c.close()
 		return nil, fmt.Errorf("attach to the broker: %w", err)
 	}
-	if len(c.out) > 0 {
-		subs := make([]broker.Subscription, len(c.out))
-		for i, r := range c.out {
+	if len(rules.out) > 0 {
+		subs := make([]broker.Subscription, len(rules.out))
+		for i, r := range rules.out {
 			// QoS 2: the message arrives at its published QoS, so a QoS
 			// 1/2 publisher waits for the disk queue; the rule's QoS
 			// applies upstream.
@@ -197,7 +198,7 @@ func (c *connection) accept(d broker.Delivery, done func(error)) {
 		return
 	}
 	m := d.Message
-	r, remote, ok := matchOut(c.out, m.Topic)
+	r, remote, ok := matchOut(c.rules.Load().out, m.Topic)
 	if !ok {
 		done(nil)
 		return

@@ -18,7 +18,7 @@ type inboundMessage struct {
 // the message to the inbound publisher, waiting only while that one is
 // behind (which holds the upstream back, as it should).
 func (c *connection) fromUpstream(m upstream.Message, ack func()) {
-	r, local, ok := matchIn(c.in, m.Topic)
+	r, local, ok := matchIn(c.rules.Load().in, m.Topic)
 	if !ok {
 		ack() // not ours: a subscription of an earlier configuration
 		return

@@ -33,7 +33,7 @@ func (c *connection) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		present, err := c.up.Connect(ctx, c.upstreamSubscriptions())
+		present, err := c.up.Connect(ctx, c.rules.Load().upstreamSubscriptions())
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -75,9 +75,9 @@ func (c *connection) run(ctx context.Context) {
 }
 
 // upstreamSubscriptions are the in rules' remote filters.
-func (c *connection) upstreamSubscriptions() []upstream.Subscription {
-	subs := make([]upstream.Subscription, len(c.in))
-	for i, r := range c.in {
+func (rs *ruleSet) upstreamSubscriptions() []upstream.Subscription {
+	subs := make([]upstream.Subscription, len(rs.in))
+	for i, r := range rs.in {
 		subs[i] = upstream.Subscription{Filter: r.remote, QoS: r.QoS}
 	}
 	return subs

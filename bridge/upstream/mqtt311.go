@@ -287,6 +287,46 @@ func (c *mqtt311Client) subscribe(ctx context.Context, cli mqtt.Client, conn *co
 	return nil
 }
 
+// Subscribe subscribes on the current connection.
+func (c *mqtt311Client) Subscribe(ctx context.Context, subs []Subscription) error {
+	conn, cli, err := c.current("subscribe")
+	if err != nil {
+		return err
+	}
+	return c.subscribe(ctx, cli, conn, subs)
+}
+
+// Unsubscribe unsubscribes on the current connection.
+func (c *mqtt311Client) Unsubscribe(ctx context.Context, filters []string) error {
+	conn, cli, err := c.current("unsubscribe")
+	if err != nil {
+		return err
+	}
+	tok := cli.Unsubscribe(filters...)
+	if err := c.await(ctx, conn, tok); err != nil {
+		return c.errorf("unsubscribe", err)
+	}
+	if err := tok.Error(); err != nil {
+		return c.errorf("unsubscribe", err)
+	}
+	return nil
+}
+
+// current is the connection that is up and the library client, or
+// ErrNotConnected / ErrClosed.
+func (c *mqtt311Client) current(op string) (*conn311, mqtt.Client, error) {
+	c.mu.Lock()
+	conn, closed, cli := c.cur, c.closed, c.cli
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return nil, nil, c.errorf(op, ErrClosed)
+	case conn == nil || conn.link.ended() || !cli.IsConnectionOpen():
+		return nil, nil, c.errorf(op, ErrNotConnected)
+	}
+	return conn, cli, nil
+}
+
 // receive passes an inbound PUBLISH to OnMessage (on the library's router
 // goroutine, in order; SetOrderMatters). Message.Ack sends at once, so
 // inOrderAcks holds acknowledgements back until the earlier messages are

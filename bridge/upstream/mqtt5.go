@@ -196,6 +196,54 @@ func (c *mqtt5Client) subscribe(ctx context.Context, pc *paho.Client, subs []Sub
 	return nil
 }
 
+// Subscribe subscribes on the current connection.
+func (c *mqtt5Client) Subscribe(ctx context.Context, subs []Subscription) error {
+	conn, err := c.current("subscribe")
+	if err != nil {
+		return err
+	}
+	return c.subscribe(ctx, conn.pc, subs)
+}
+
+// Unsubscribe unsubscribes on the current connection. A filter the
+// upstream had no subscription for (reason 0x11) is no error.
+func (c *mqtt5Client) Unsubscribe(ctx context.Context, filters []string) error {
+	conn, err := c.current("unsubscribe")
+	if err != nil {
+		return err
+	}
+	ua, err := conn.pc.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters})
+	if ua != nil {
+		var refused []error
+		for i, r := range ua.Reasons {
+			if r >= 0x80 && i < len(filters) {
+				refused = append(refused, fmt.Errorf("%q: %w", filters[i], &RefusedError{Reason: r}))
+			}
+		}
+		if len(refused) > 0 {
+			return c.errorf("unsubscribe", errors.Join(refused...))
+		}
+	}
+	if err != nil {
+		return c.errorf("unsubscribe", err)
+	}
+	return nil
+}
+
+// current is the connection that is up, or ErrNotConnected / ErrClosed.
+func (c *mqtt5Client) current(op string) (*conn5, error) {
+	c.mu.Lock()
+	conn, closed := c.cur, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return nil, c.errorf(op, ErrClosed)
+	case conn == nil || conn.link.ended():
+		return nil, c.errorf(op, ErrNotConnected)
+	}
+	return conn, nil
+}
+
 func subackText(sa *paho.Suback) string {
 	if sa.Properties == nil {
 		return ""

@@ -211,6 +211,13 @@ type Client interface {
 	// message the new session made final (see the package documentation).
 	Connect(ctx context.Context, subs []Subscription) (sessionPresent bool, err error)
 
+	// Subscribe and Unsubscribe change the subscriptions of the current
+	// connection, for rules reloaded while it is up (the caller passes
+	// the new list to the next Connect). They fail with ErrNotConnected
+	// when there is none, and with a RefusedError for a refused filter.
+	Subscribe(ctx context.Context, subs []Subscription) error
+	Unsubscribe(ctx context.Context, filters []string) error
+
 	// Publish sends m on the current connection. Calls go on the wire in
 	// call order (calls from several goroutines are serialized). It returns
 	// once the packet is written, or is in the library's session from

@@ -861,3 +861,40 @@ func TestCredentials(t *testing.T) {
 		}
 	})
 }
+
+// TestSubscribeWhileConnected: Subscribe and Unsubscribe change what the
+// current connection receives (rules reloaded while it is up); without a
+// connection they fail with ErrNotConnected.
+func TestSubscribeWhileConnected(t *testing.T) {
+	b := startBroker(t, mosquittotest.Config{})
+	forEachProtocol(t, func(t *testing.T, p Protocol) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		in := newInbound()
+		topic := "live/" + string(p)
+		cl := newClient(t, p, Config{URL: mustURL(t, "mqtt://"+b.Addr()), ClientID: "live-" + string(p), OnMessage: in.onMessage})
+		if err := cl.Subscribe(ctx, []Subscription{{Filter: topic + "/#", QoS: 1}}); !errors.Is(err, ErrNotConnected) {
+			t.Fatalf("Subscribe before Connect: %v, want ErrNotConnected", err)
+		}
+		connect(t, cl, Subscription{Filter: topic + "/a", QoS: 1})
+		if err := cl.Subscribe(ctx, []Subscription{{Filter: topic + "/b", QoS: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		b.Publish(t, topic+"/b", "b1", 1, false)
+		if r := in.next(t); string(r.m.Payload) != "b1" {
+			t.Fatalf("got %q, want b1 through the new subscription", r.m.Payload)
+		} else {
+			r.ack()
+		}
+		if err := cl.Unsubscribe(ctx, []string{topic + "/a"}); err != nil {
+			t.Fatal(err)
+		}
+		b.Publish(t, topic+"/a", "a1", 1, false) // no longer subscribed
+		b.Publish(t, topic+"/b", "b2", 1, false)
+		if r := in.next(t); string(r.m.Payload) != "b2" {
+			t.Fatalf("got %q, want b2: the unsubscribed filter still delivers", r.m.Payload)
+		} else {
+			r.ack()
+		}
+	})
+}
