@@ -19,6 +19,7 @@ import (
 	"github.com/sngate/sngate/bridge"
 	"github.com/sngate/sngate/bridge/upstream"
 	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/auth"
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
 	"github.com/sngate/sngate/hw/gpio"
@@ -146,7 +147,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 		case <-ctx.Done():
 			waiting = false
 		case <-hup:
-			reload(cfg, path, overrides, level, log)
+			reload(cfg, path, overrides, live{level: level, broker: srv, gateway: gw, bridge: br}, log)
 		}
 	}
 
@@ -255,18 +256,64 @@ func observeHealth(h *health, br *bridge.Bridge) observe.Health {
 	}
 }
 
+// live are the running parts a reload changes.
+type live struct {
+	level   *slog.LevelVar
+	broker  *broker.Server
+	gateway *gateway.Gateway
+	bridge  *bridge.Bridge
+}
+
 // reload re-reads the configuration on SIGHUP (systemctl reload). A file
-// that does not load changes nothing. Of a good one, the log level is
-// applied at once; every other section that changed is named in the log as
-// waiting for a restart, so that nobody believes it applied.
-func reload(running Config, path string, overrides []override, level *slog.LevelVar, log *slog.Logger) {
+// that does not load changes nothing. Of a good one, what can change under
+// running sessions is applied at once: the log level, the password file
+// (read again even if its path is the same) and ACL, the predefined topic
+// ids, and the bridge rules. Every other setting that changed is named in
+// the log as waiting for a restart, so that nobody believes it applied.
+// running is the configuration sngate started with, which those other
+// settings still are.
+func reload(running Config, path string, overrides []override, parts live, log *slog.Logger) {
 	next, err := loadConfig(path, overrides...)
 	if err != nil {
 		log.Error("configuration not reloaded: keeping the running one", "err", err)
 		return
 	}
-	level.Set(parseLevel(next.Log.Level))
-	var restart []string
+	parts.level.Set(parseLevel(next.Log.Level))
+	var failed []string
+	authRep, err := parts.broker.ReloadAuth(next.Broker.Auth)
+	if err != nil {
+		log.Error("users and ACL not reloaded: keeping the running ones", "err", err)
+		failed = append(failed, "broker.acl/password_file")
+	}
+	if err := parts.gateway.SetPredefinedTopics(next.Gateway.PredefinedTopics); err != nil {
+		log.Error("predefined topics not reloaded: keeping the running ones", "err", err)
+		failed = append(failed, "gateway.predefined_topics")
+	}
+	bridgeRestart, err := parts.bridge.Reload(next.Bridge)
+	if err != nil {
+		log.Error("bridge rules not all reloaded", "err", err)
+		failed = append(failed, "bridge.rules")
+	}
+
+	restart := changedSections(running, next)
+	for _, name := range bridgeRestart {
+		restart = append(restart, "bridge "+name)
+	}
+	log.Info("configuration reloaded", "log.level", next.Log.Level,
+		"users", authRep.Users, "acl_rules", authRep.Rules,
+		"clients_disconnected", authRep.Disconnected, "subscriptions_revoked", authRep.Revoked,
+		"predefined_topics", len(next.Gateway.PredefinedTopics),
+		"failed", strings.Join(failed, ","),
+		"changed_needing_restart", strings.Join(restart, ","))
+}
+
+// changedSections names the sections whose settings differ between the
+// running and the next configuration, leaving out what reload applies
+// live (the bridge's own Reload reports its connections).
+func changedSections(running, next Config) []string {
+	running.Broker.Auth, next.Broker.Auth = auth.Config{}, auth.Config{}
+	running.Gateway.PredefinedTopics, next.Gateway.PredefinedTopics = nil, nil
+	var changed []string
 	for _, sec := range []struct {
 		name      string
 		old, next any
@@ -275,15 +322,15 @@ func reload(running Config, path string, overrides []override, level *slog.Level
 		{"data_dir", running.DataDir, next.DataDir},
 		{"broker", running.Broker, next.Broker},
 		{"gateway", running.Gateway, next.Gateway},
-		{"bridge", running.Bridge, next.Bridge},
 		{"serial", running.Serial, next.Serial},
 		{"gpio", running.GPIO, next.GPIO},
+		{"metrics", running.Metrics, next.Metrics},
 	} {
 		if !reflect.DeepEqual(sec.old, sec.next) {
-			restart = append(restart, sec.name)
+			changed = append(changed, sec.name)
 		}
 	}
-	log.Info("configuration reloaded", "log.level", next.Log.Level, "changed_needing_restart", strings.Join(restart, ","))
+	return changed
 }
 
 // startLEDs drives the uplink and activity LEDs, if the gpio section
