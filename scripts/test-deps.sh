@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the programs the integration tests drive (mosquitto, its clients,
-# socat, qemu-user-static for the arm64 binary) if any is missing and we can: as root with apt-get. Otherwise it
-# only warns; the tests that need a missing program skip themselves.
+# socat, qemu-user-static for the arm64 binary, chromium for the status
+# page, debootstrap for the .deb install test) if any is missing and we can:
+# as root with apt-get. Otherwise it only warns; the tests that need a
+# missing program skip themselves (outside CI).
 set -euo pipefail
 
 # Debian package -> a program it provides.
@@ -10,6 +12,8 @@ declare -A provides=(
 	[mosquitto-clients]=mosquitto_pub
 	[socat]=socat
 	[qemu-user-static]=qemu-aarch64-static
+	[chromium]=chromium
+	[debootstrap]=debootstrap
 )
 
 have() {
@@ -17,7 +21,7 @@ have() {
 }
 
 missing=()
-for pkg in mosquitto mosquitto-clients socat qemu-user-static; do
+for pkg in "${!provides[@]}"; do
 	have "${provides[$pkg]}" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
