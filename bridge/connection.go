@@ -38,10 +38,10 @@ const connectTimeout = 30 * time.Second
 // move messages between them (run, the inbound publisher, the status
 // publisher).
 type connection struct {
-	ctx     context.Context // the bridge's: ends at shutdown
-	cfg     ConnectionConfig
-	log     *slog.Logger
-	rules   atomic.Pointer[ruleSet] // replaced by Reload (reload.go)
+	ctx   context.Context // the bridge's: ends at shutdown
+	cfg   ConnectionConfig
+	log   *slog.Logger
+	rules atomic.Pointer[ruleSet] // replaced by Reload (reload.go)
 
 	q     *queue.Queue // nil without out rules
 	up    upstream.Client

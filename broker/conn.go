@@ -23,8 +23,8 @@ var errDisconnect = errors.New("client sent DISCONNECT")
 // conn is one network client: it reads and dispatches packets on its own
 // goroutine and writes through its output buffer.
 type conn struct {
-	srv       *Server
-	nc        net.Conn
+	srv *Server
+	nc  net.Conn
 	// allowAnon is the listener's allow_anonymous; nil: clients without a
 	// user name are admitted while there is no password file.
 	allowAnon *bool
@@ -32,14 +32,14 @@ type conn struct {
 	acks      ackQueue
 
 	// Set by connect, then read-only.
-	sess      *session
-	gen       uint64
-	who       clientIdentity
-	perms     *auth.Perms // the ACL compiled for this client: see permissions
-	permsACL  *auth.ACL   // the ACL perms were compiled from
+	sess     *session
+	gen      uint64
+	who      clientIdentity
+	perms    *auth.Perms // the ACL compiled for this client: see permissions
+	permsACL *auth.ACL   // the ACL perms were compiled from
 	// authed is what ReloadAuth checks against a new password file: set
 	// once the client is admitted, read from the reloading goroutine.
-	authed atomic.Pointer[admission]
+	authed    atomic.Pointer[admission]
 	keepAlive time.Duration
 	will      *Message
 
