@@ -127,7 +127,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	}
 	defer leds.Close()
 	go watchdog(ctx, h, log)
-	obs, err := observe.Listen(cfg.Metrics, observe.Handler(observeSources(srv, gw, br, ports), observeHealth(h, br)), log.With("part", "metrics"))
+	obs, err := observe.Listen(cfg.Metrics, observe.Handler(observeSources(srv, gw, br, ports), observeHealth(h, br), observe.Status{Version: version}), log.With("part", "metrics"))
 	if err != nil {
 		log.Error("cannot start the metrics listener", "err", err)
 		shutdown(srv, gw, br, log)
@@ -210,9 +210,9 @@ func startSerial(ctx context.Context, ports []hw.PortConfig, gw *gateway.Gateway
 	return trs, nil
 }
 
-// observeSources are what /metrics reads.
+// observeSources are what /metrics and the status page read.
 func observeSources(srv *broker.Server, gw *gateway.Gateway, br *bridge.Bridge, ports []gateway.Transport) observe.Sources {
-	src := observe.Sources{Broker: srv.Stats, Gateway: gw.Stats, Bridges: br.Stats,
+	src := observe.Sources{Broker: srv.Stats, Gateway: gw.Stats, Clients: gw.Clients, Bridges: br.Stats,
 		Ports: func() []observe.PortStats {
 			out := make([]observe.PortStats, 0, len(ports))
 			for _, tr := range ports {

@@ -1,10 +1,14 @@
-// Package observe serves sngate's state to machines: Prometheus metrics at
-// /metrics and a health check at /healthz, on an HTTP listener that is off
-// unless configured. It reads the Stats of each part on every scrape, so
-// the parts keep their own counters and know nothing of Prometheus.
+// Package observe serves sngate's state to machines, Prometheus metrics at
+// /metrics and a health check at /healthz, and to people, a status page at
+// /, on an HTTP listener that is off unless configured. It reads the Stats
+// of each part on every request, so the parts keep their own counters and
+// know nothing of Prometheus or HTML.
 package observe
 
 import (
+	"sort"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sngate/sngate/bridge"
@@ -23,18 +27,32 @@ type PortStats struct {
 	Sent, SendErrs uint64
 }
 
-// Sources are the parts whose Stats the metrics read; a nil one is left
-// out.
+// Sources are the parts whose Stats the metrics and the status page read;
+// a nil one is left out.
 type Sources struct {
 	Broker  func() broker.Stats
 	Store   func() storage.Stats
 	Gateway func() gateway.Stats
+	// Clients are the MQTT-SN clients, connected and recently lost, for
+	// the clients gauge and the status page's tables.
+	Clients func() []gateway.ClientInfo
 	Bridges func() []bridge.ConnectionStats
 	Ports   func() []PortStats
 }
 
+// clientStates are the states of a connected client, in the order the
+// status page lists them; a lost client is no longer a current one.
+var clientStates = []string{gateway.StateActive, gateway.StateAwake, gateway.StateAsleep, gateway.StateConnecting}
+
 // collector turns Sources into metrics at each scrape.
-type collector struct{ src Sources }
+type collector struct {
+	src Sources
+	// transports are those that ever had a client, so that a transport
+	// whose last client left reports 0 rather than a series that vanishes.
+	// Transports come from the configuration, so the set stays small.
+	mu         sync.Mutex
+	transports map[string]bool
+}
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc("sngate_"+name, help, labels, nil)
@@ -50,8 +68,8 @@ var (
 	dStoreCommits    = desc("store_commits_total", "Durable (fsync'ed) transactions of the broker's store.")
 	dStoreCommitSecs = desc("store_commit_seconds_total", "Time spent committing, fsync included; divide by commits for the latency.")
 	dStoreErrors     = desc("store_commit_errors_total", "Store transactions that failed.")
-	dGatewayPackets  = desc("gateway_packets_total", "MQTT-SN messages.", "direction")
-	dGatewayClients  = desc("gateway_clients", "MQTT-SN clients connected.")
+	dGatewayPackets  = desc("gateway_packets_total", "MQTT-SN messages by type (undecodable datagrams are in gateway_dropped_total{reason=\"malformed\"}).", "direction", "type")
+	dGatewayClients  = desc("gateway_clients", "MQTT-SN clients connected, by transport and state.", "transport", "state")
 	dGatewayLost     = desc("gateway_clients_lost_total", "MQTT-SN clients lost (keep-alive or sleep timer).")
 	dGatewayDrops    = desc("gateway_dropped_total", "MQTT-SN datagrams or messages dropped, by reason.", "reason")
 	dBridgeConnected = desc("bridge_connected", "1 while the bridge connection is up.", "bridge")
@@ -68,9 +86,9 @@ var (
 	dPortSent        = desc("serial_sent_total", "Frames written to the serial port.", "port", "result")
 )
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
-func (c collector) Collect(ch chan<- prometheus.Metric) {
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -100,15 +118,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Gateway != nil {
 		st := c.src.Gateway()
-		counter(dGatewayPackets, float64(st.Received), "in")
-		counter(dGatewayPackets, float64(st.Sent), "out")
-		gauge(dGatewayClients, float64(st.ClientsConnected))
+		for typ, n := range st.PacketsIn {
+			counter(dGatewayPackets, float64(n), "in", typ)
+		}
+		for typ, n := range st.PacketsOut {
+			counter(dGatewayPackets, float64(n), "out", typ)
+		}
 		counter(dGatewayLost, float64(st.ClientsLost))
-		counter(dGatewayDrops, float64(st.Malformed), "malformed")
-		counter(dGatewayDrops, float64(st.Oversized), "oversized")
-		counter(dGatewayDrops, float64(st.Unexpected), "unexpected")
-		counter(dGatewayDrops, float64(st.RateLimited), "rate_limited")
-		counter(dGatewayDrops, float64(st.DroppedSleepBuffer), "sleep_buffer_full")
+		for _, d := range gatewayDrops(st) {
+			counter(dGatewayDrops, float64(d.N), d.Reason)
+		}
+	}
+	if c.src.Clients != nil {
+		for tr, byState := range c.clientCounts(c.src.Clients()) {
+			for _, state := range clientStates {
+				gauge(dGatewayClients, float64(byState[state]), tr, state)
+			}
+		}
 	}
 	if c.src.Bridges != nil {
 		for _, st := range c.src.Bridges() {
@@ -136,6 +162,54 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(dPortSent, float64(st.SendErrs), st.Name, "error")
 		}
 	}
+}
+
+// clientCounts counts the connected clients by transport and state, with
+// every transport that ever had a client.
+func (c *collector) clientCounts(clients []gateway.ClientInfo) map[string]map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.transports == nil {
+		c.transports = map[string]bool{}
+	}
+	out := map[string]map[string]int{}
+	for tr := range c.transports {
+		out[tr] = map[string]int{}
+	}
+	for _, cl := range clients {
+		if cl.State == gateway.StateLost {
+			continue
+		}
+		if out[cl.Transport] == nil {
+			out[cl.Transport] = map[string]int{}
+			c.transports[cl.Transport] = true
+		}
+		out[cl.Transport][cl.State]++
+	}
+	return out
+}
+
+// reasonCount is one reason of a drop counter, shared by the metrics and
+// the status page so that both name reasons alike.
+type reasonCount struct {
+	Reason string
+	N      int64
+}
+
+// gatewayDrops are the gateway's drops by reason.
+func gatewayDrops(st gateway.Stats) []reasonCount {
+	return []reasonCount{{"malformed", st.Malformed}, {"oversized", st.Oversized}, {"unexpected", st.Unexpected},
+		{"rate_limited", st.RateLimited}, {"sleep_buffer_full", st.DroppedSleepBuffer}}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func boolFloat(b bool) float64 {

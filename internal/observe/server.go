@@ -55,12 +55,38 @@ type Health struct {
 	Degraded func() []string
 }
 
-// Handler serves /metrics and /healthz.
-func Handler(src Sources, h Health) http.Handler {
+// Status is what the status page shows that Sources do not say, and how
+// often it samples throughput for its sparklines.
+type Status struct {
+	Version string    // sngate's version, in the page's header
+	Started time.Time // uptime counts from it; zero: when Handler is called
+	// SampleEvery is the sparklines' interval (default 10s) and Samples
+	// how many intervals they show (default 60).
+	SampleEvery time.Duration
+	Samples     int
+}
+
+// handler is what Handler returns: Listen finds its history through it.
+type handler struct {
+	mux  *http.ServeMux
+	hist *history
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Handler serves /metrics, /healthz and the status page at /; any other
+// path is 404. The page's sparklines fill while a Server from Listen
+// serves the handler.
+func Handler(src Sources, h Health, st Status) http.Handler {
+	if st.Started.IsZero() {
+		st.Started = time.Now()
+	}
+	hist := newHistory(src, st.SampleEvery, st.Samples)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /{$}", statusPage(src, st, hist))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
@@ -88,17 +114,21 @@ func Handler(src Sources, h Health) http.Handler {
 		w.WriteHeader(code)
 		fmt.Fprint(w, body.String())
 	})
-	return mux
+	return &handler{mux: mux, hist: hist}
 }
 
-// Server is the observe listener.
+// Server is the observe listener, and the owner of the status page's
+// sampler.
 type Server struct {
-	srv *http.Server
-	ln  net.Listener
+	srv      *http.Server
+	ln       net.Listener
+	stop     context.CancelFunc
+	sampling <-chan struct{} // closed when the sampler has stopped; nil without one
 }
 
 // Listen opens the listener of cfg and serves h on it; nil, nil when cfg
-// has no listener.
+// has no listener. When h comes from Handler, the Server also samples
+// throughput for the status page until Shutdown.
 func Listen(cfg Config, h http.Handler, log *slog.Logger) (*Server, error) {
 	if cfg.Listen == "" {
 		return nil, nil
@@ -108,6 +138,11 @@ func Listen(cfg Config, h http.Handler, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("metrics: listen %s: %w", cfg.Listen, err)
 	}
 	s := &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	if oh, ok := h.(*handler); ok {
+		s.sampling = oh.hist.start(ctx)
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener stopped", "err", err)
@@ -120,10 +155,23 @@ func Listen(cfg Config, h http.Handler, log *slog.Logger) (*Server, error) {
 // Addr is the listener's address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Shutdown stops the listener; a nil Server does nothing.
+// Shutdown stops the listener and the sampler, waiting for them until ctx
+// ends; a nil Server does nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	s.stop()
+	err := s.srv.Shutdown(ctx)
+	if s.sampling != nil {
+		select {
+		case <-s.sampling:
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("metrics: sampler not stopped: %w", ctx.Err()))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("metrics: shutdown: %w", err)
+	}
+	return nil
 }

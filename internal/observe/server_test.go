@@ -34,9 +34,21 @@ func get(t *testing.T, url string) (int, string) {
 func TestMetricsAndHealth(t *testing.T) {
 	var failing atomic.Pointer[error]
 	src := Sources{
-		Broker:  func() broker.Stats { return broker.Stats{ClientsConnected: 4, MessagesIn: 10, DroppedQueueFull: 2} },
-		Store:   func() storage.Stats { return storage.Stats{Commits: 8, CommitTime: 40 * time.Millisecond} },
-		Gateway: func() gateway.Stats { return gateway.Stats{Received: 3, Sent: 5, ClientsConnected: 2, Malformed: 1} },
+		Broker: func() broker.Stats { return broker.Stats{ClientsConnected: 4, MessagesIn: 10, DroppedQueueFull: 2} },
+		Store:  func() storage.Stats { return storage.Stats{Commits: 8, CommitTime: 40 * time.Millisecond} },
+		Gateway: func() gateway.Stats {
+			return gateway.Stats{Received: 4, Sent: 5, ClientsConnected: 3, ClientsLost: 1, Malformed: 1,
+				PacketsIn:  map[string]int64{"CONNECT": 2, "PUBLISH": 1},
+				PacketsOut: map[string]int64{"CONNACK": 2, "PUBLISH": 3}}
+		},
+		Clients: func() []gateway.ClientInfo {
+			return []gateway.ClientInfo{
+				{ID: "a", Transport: "udp [::]:1884", State: gateway.StateActive},
+				{ID: "b", Transport: "udp [::]:1884", State: gateway.StateAsleep},
+				{ID: "c", Transport: "serial uart0", State: gateway.StateActive},
+				{ID: "d", Transport: "serial uart0", State: gateway.StateLost},
+			}
+		},
 		Bridges: func() []bridge.ConnectionStats {
 			return []bridge.ConnectionStats{{Name: "cloud", Connected: false, QueueMessages: 5, QueueBytes: 120, OldestAge: 90 * time.Second, DroppedOldest: 7}}
 		},
@@ -56,7 +68,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		},
 		Degraded: func() []string { return []string{"bridge cloud: not connected"} },
 	}
-	srv, err := Listen(Config{Listen: "127.0.0.1:0"}, Handler(src, h), slog.New(slog.DiscardHandler))
+	srv, err := Listen(Config{Listen: "127.0.0.1:0"}, Handler(src, h, Status{}), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +85,15 @@ func TestMetricsAndHealth(t *testing.T) {
 		`sngate_broker_dropped_total{reason="queue_full"} 2`,
 		"sngate_store_commits_total 8",
 		"sngate_store_commit_seconds_total 0.04",
-		`sngate_gateway_packets_total{direction="out"} 5`,
+		`sngate_gateway_packets_total{direction="in",type="CONNECT"} 2`,
+		`sngate_gateway_packets_total{direction="in",type="PUBLISH"} 1`,
+		`sngate_gateway_packets_total{direction="out",type="PUBLISH"} 3`,
+		`sngate_gateway_clients{state="active",transport="udp [::]:1884"} 1`,
+		`sngate_gateway_clients{state="asleep",transport="udp [::]:1884"} 1`,
+		`sngate_gateway_clients{state="awake",transport="udp [::]:1884"} 0`,
+		`sngate_gateway_clients{state="active",transport="serial uart0"} 1`,
+		`sngate_gateway_clients{state="asleep",transport="serial uart0"} 0`,
+		"sngate_gateway_clients_lost_total 1",
 		`sngate_gateway_dropped_total{reason="malformed"} 1`,
 		`sngate_bridge_connected{bridge="cloud"} 0`,
 		`sngate_bridge_queue_messages{bridge="cloud"} 5`,
@@ -85,6 +105,15 @@ func TestMetricsAndHealth(t *testing.T) {
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{
+		`sngate_gateway_packets_total{direction="in"}`, // no unlabeled total beside the types
+		`state="lost"`,              // lost clients are not current ones
+		"\nsngate_gateway_clients ", // no unlabeled gauge
+	} {
+		if strings.Contains(body, unwanted) {
+			t.Errorf("/metrics has %q", unwanted)
 		}
 	}
 
