@@ -10,6 +10,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 PKG := ./cmd/sngate
 
 .PHONY: all build test deps vet fmt-check lint fuzz bench cross clean
+.PHONY: deb
 
 all: build
 
@@ -65,3 +66,38 @@ cross:
 
 clean:
 	rm -rf bin dist
+
+# Debian packages (see images/README.md). nfpm is run with `go run` at a
+# pinned version and does not enter go.mod.
+NFPM_VERSION   ?= v2.45.2
+NFPM           ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+DEB_VERSION    ?= $(shell ./images/deb/debversion.sh '$(VERSION)')
+DEB_ARCHES     ?= amd64 arm64 armhf
+DEB_MAINTAINER ?= sngate developers <sngate@users.noreply.github.com>
+# Where the packages and the binaries in them go.
+DEB_DIST       ?= dist
+# File times in the packages: the commit's, so that a commit always gives
+# the same bytes (https://reproducible-builds.org/specs/source-date-epoch/).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+
+## deb: dist/sngate_VERSION_ARCH.deb for amd64, arm64 and armhf (ARMv7)
+deb:
+	@set -e; \
+	version='$(DEB_VERSION)'; \
+	if [ -z "$$version" ]; then echo "deb: no Debian version (set DEB_VERSION=)" >&2; exit 1; fi; \
+	mkdir -p '$(DEB_DIST)'; \
+	for arch in $(DEB_ARCHES); do \
+		case $$arch in \
+		amd64) goarch=amd64 goarm= bin=sngate-linux-amd64 ;; \
+		arm64) goarch=arm64 goarm= bin=sngate-linux-arm64 ;; \
+		armhf) goarch=arm goarm=7 bin=sngate-linux-armv7 ;; \
+		*) echo "deb: unknown architecture $$arch (amd64, arm64, armhf)" >&2; exit 1 ;; \
+		esac; \
+		echo "== sngate $$version $$arch"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch GOARM=$$goarm $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o '$(DEB_DIST)'/$$bin $(PKG); \
+		rm -f '$(DEB_DIST)'/sngate_*_$$arch.deb; \
+		SNGATE_DEB_ARCH=$$arch SNGATE_DEB_VERSION=$$version SNGATE_DEB_BIN='$(DEB_DIST)'/$$bin \
+		SNGATE_DEB_MAINTAINER='$(DEB_MAINTAINER)' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' \
+			$(NFPM) package -f images/deb/nfpm.yaml -p deb -t '$(DEB_DIST)'/; \
+	done; \
+	ls -l '$(DEB_DIST)'/sngate_*.deb
