@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/sngate/sngate/systemd/systemdtest"
 )
 
 const (
@@ -464,42 +466,20 @@ func TestFirstbootScript(t *testing.T) {
 // has them in a scratch root.
 func TestFirstbootUnitVerifies(t *testing.T) {
 	analyze := tool(t, "systemd-analyze", "systemd")
-	units := ""
-	for _, d := range []string{"/usr/lib/systemd/system", "/lib/systemd/system"} {
-		if _, err := os.Stat(filepath.Join(d, "sysinit.target")); err == nil {
-			units = d
-			break
-		}
-	}
+	units := systemdtest.UnitsDir()
 	if units == "" {
 		missing(t, "no systemd units (sysinit.target) in /usr/lib/systemd/system: verify cannot resolve the units' dependencies")
 	}
 	sngate := hostSngate(t)
-
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("usr/bin", filepath.Join(root, "bin")); err != nil { // merged /usr
-		t.Fatal(err)
-	}
-	if err := copyTree(units, filepath.Join(root, "usr/lib/systemd/system")); err != nil {
-		t.Fatal("copying the distribution's units:", err)
-	}
+	root := systemdtest.NewRoot(t, units,
+		"root:x:0:0:root:/root:/bin/sh\nsngate:x:998:998:sngate:/var/lib/sngate:/usr/sbin/nologin\n",
+		"root:x:0:\ndialout:x:20:sngate\ngpio:x:997:sngate\nsngate:x:998:\n")
 	repo := repoRoot(t)
 	copyFile(t, filepath.Join(repo, "systemd/sngate.service"), filepath.Join(root, "usr/lib/systemd/system/sngate.service"), 0o644)
 	copyFile(t, filesDir+"/"+firstbootUnit, filepath.Join(root, "etc/systemd/system", firstbootUnit), 0o644)
 	copyFile(t, filesDir+"/gpio.conf", filepath.Join(root, "etc/systemd/system/sngate.service.d/gpio.conf"), 0o644)
 	copyFile(t, filesDir+"/sngate-firstboot", filepath.Join(root, firstbootScript), 0o755)
 	copyFile(t, sngate, filepath.Join(root, "usr/bin/sngate"), 0o755)
-	kill := "/bin/kill"
-	if _, err := os.Stat(kill); err == nil {
-		copyFile(t, kill, filepath.Join(root, "usr/bin/kill"), 0o755)
-	} else {
-		writeFile(t, filepath.Join(root, "usr/bin/kill"), "#!/bin/sh\nexit 0\n", 0o755)
-	}
-	writeFile(t, filepath.Join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nsngate:x:998:998:sngate:/var/lib/sngate:/usr/sbin/nologin\n", 0o644)
-	writeFile(t, filepath.Join(root, "etc/group"), "root:x:0:\ndialout:x:20:sngate\ngpio:x:997:sngate\nsngate:x:998:\n", 0o644)
 
 	for _, unit := range []string{firstbootUnit, "sngate.service"} {
 		stdout, stderr, err := run(t, cmdSpec{dir: root}, analyze, "verify", "--man=no", "--root="+root, unit)
@@ -526,36 +506,4 @@ func TestFirstbootUnitVerifies(t *testing.T) {
 	if d := readFile(t, filesDir+"/gpio.conf"); !strings.Contains(d, "[Service]\nSupplementaryGroups=gpio\n") {
 		t.Errorf("gpio.conf does not add the group gpio:\n%s", d)
 	}
-}
-
-// copyTree copies the directory src to dst, keeping symlinks as symlinks
-// (units' .wants/ directories and masks are links).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, to)
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, data, 0o644)
-		}
-		return nil // sockets, fifos: none expected
-	})
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sngate/sngate/systemd/systemdtest"
 )
 
 const (
@@ -71,41 +72,20 @@ func TestUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Skip("go not found, cannot build the sngate binary the unit starts:", err)
 	}
-	units := ""
-	for _, d := range []string{"/usr/lib/systemd/system", "/lib/systemd/system"} {
-		if _, err := os.Stat(filepath.Join(d, "sysinit.target")); err == nil {
-			units = d
-			break
-		}
-	}
+	units := systemdtest.UnitsDir()
 	if units == "" {
 		t.Skip("no systemd units (sysinit.target) in /usr/lib/systemd/system: verify cannot resolve the unit's dependencies")
 	}
-
-	root := t.TempDir()
-	mustMkdir(t, root, "etc/systemd/system", "usr/bin", "usr/lib/systemd")
-	// Debian's merged /usr: /bin is a link to usr/bin.
-	if err := os.Symlink("usr/bin", filepath.Join(root, "bin")); err != nil {
-		t.Fatal(err)
-	}
+	// systemd-analyze 252 does not resolve User=/Group=, but give the root
+	// the accounts anyway so a systemd that does finds them.
+	root := systemdtest.NewRoot(t, units,
+		"root:x:0:0:root:/root:/bin/sh\nsngate:x:998:998:sngate:/nonexistent:/usr/sbin/nologin\n",
+		"root:x:0:\ndialout:x:20:\nsngate:x:998:\n")
 	unit, err := os.ReadFile(unitFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(root, "etc/systemd/system", unitFile), unit, 0o644)
-	if err := copyTree(units, filepath.Join(root, "usr/lib/systemd/system")); err != nil {
-		t.Fatal("copying the distribution's units:", err)
-	}
-	// systemd-analyze 252 does not resolve User=/Group=, but give the root
-	// the accounts anyway so a systemd that does finds them.
-	writeFile(t, filepath.Join(root, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nsngate:x:998:998:sngate:/nonexistent:/usr/sbin/nologin\n"), 0o644)
-	writeFile(t, filepath.Join(root, "etc/group"), []byte("root:x:0:\ndialout:x:20:\nsngate:x:998:\n"), 0o644)
-
-	kill, err := os.ReadFile("/bin/kill")
-	if err != nil {
-		kill = []byte("#!/bin/sh\nexit 0\n") // only its presence is checked
-	}
-	writeFile(t, filepath.Join(root, "usr/bin/kill"), kill, 0o755)
 
 	sngate := filepath.Join(root, "usr/bin/sngate")
 	if _, stderr, err := run(t, buildTimeout, "..", gobin, "build", "-o", sngate, "./cmd/sngate"); err != nil {
@@ -323,50 +303,9 @@ func isTrue(v string) bool {
 	return false
 }
 
-func mustMkdir(t *testing.T, root string, dirs ...string) {
-	t.Helper()
-	for _, d := range dirs {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func writeFile(t *testing.T, path string, data []byte, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, data, mode); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// copyTree copies the directory src to dst, keeping symlinks as symlinks
-// (units' .wants/ directories and masks are links).
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(to, 0o755)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, to)
-		case d.Type().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(to, data, 0o644)
-		}
-		return nil // sockets, fifos: none expected
-	})
 }
