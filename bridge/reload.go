@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/sngate/sngate/bridge/upstream"
@@ -93,7 +94,7 @@ func (c *connection) setRules(ctx context.Context, rs []Rule) error {
 	ctx, cancel := context.WithTimeout(ctx, reloadTimeout)
 	defer cancel()
 
-	added, removed := diffFilters(localFilters(old.out), localFilters(next.out))
+	added, removed := diffFilters(filtersOf(old.out, localFilter), filtersOf(next.out, localFilter))
 	if len(added) > 0 {
 		subs := make([]broker.Subscription, len(added))
 		for i, f := range added {
@@ -110,11 +111,11 @@ func (c *connection) setRules(ctx context.Context, rs []Rule) error {
 		}
 	}
 
-	upAdded, upRemoved := diffFilters(remoteFilters(old.in), remoteFilters(next.in))
+	upAdded, upRemoved := diffFilters(filtersOf(old.in, remoteFilter), filtersOf(next.in, remoteFilter))
 	if len(upAdded) > 0 {
 		var subs []upstream.Subscription
 		for _, s := range next.upstreamSubscriptions() {
-			if contains(upAdded, s.Filter) {
+			if slices.Contains(upAdded, s.Filter) {
 				subs = append(subs, s)
 			}
 		}
@@ -139,43 +140,30 @@ func (c *connection) changeUpstream(op string, filters []string, err error) {
 	}
 }
 
-func localFilters(rs []rule) []string {
+// filtersOf returns the local or remote filter of each rule.
+func filtersOf(rs []rule, filter func(rule) string) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.local
+		out[i] = filter(r)
 	}
 	return out
 }
 
-func remoteFilters(rs []rule) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.remote
-	}
-	return out
-}
+func localFilter(r rule) string  { return r.local }
+func remoteFilter(r rule) string { return r.remote }
 
 // diffFilters returns the filters of next not in old and of old not in
 // next, each once, in order.
 func diffFilters(old, next []string) (added, removed []string) {
 	for _, f := range next {
-		if !contains(old, f) && !contains(added, f) {
+		if !slices.Contains(old, f) && !slices.Contains(added, f) {
 			added = append(added, f)
 		}
 	}
 	for _, f := range old {
-		if !contains(next, f) && !contains(removed, f) {
+		if !slices.Contains(next, f) && !slices.Contains(removed, f) {
 			removed = append(removed, f)
 		}
 	}
 	return added, removed
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
