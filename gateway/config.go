@@ -141,8 +141,23 @@ func (c *Config) Validate() error {
 	if c.RetryInterval < 0 {
 		bad("retry_interval", "%v must not be negative", c.RetryInterval)
 	}
-	seen := map[[2]any]bool{}
-	for i, p := range c.PredefinedTopics {
+	errs = append(errs, validatePredefined(c.PredefinedTopics)...)
+	return errors.Join(errs...)
+}
+
+// validatePredefined checks a predefined topic table, keys relative to the
+// gateway section; SetPredefinedTopics checks a reloaded table with it.
+func validatePredefined(ts []PredefinedTopic) []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	type clientID struct {
+		client string
+		id     uint16
+	}
+	seen := map[clientID]bool{}
+	for i, p := range ts {
 		key := fmt.Sprintf("predefined_topics.%d", i)
 		if p.ID == 0 || p.ID == 0xFFFF {
 			bad(key+".id", "%d is reserved; use 1..65534", p.ID)
@@ -150,13 +165,13 @@ func (c *Config) Validate() error {
 		if err := topic.ValidateName(p.Topic); err != nil {
 			bad(key+".topic", "%q: %v", p.Topic, err)
 		}
-		k := [2]any{p.ClientID, p.ID}
+		k := clientID{p.ClientID, p.ID}
 		if seen[k] {
 			bad(key+".id", "id %d is defined twice for client %q", p.ID, p.ClientID)
 		}
 		seen[k] = true
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // predefined looks topic ids up for one client: its own first, then those

@@ -1,6 +1,9 @@
 package gateway
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // SetPredefinedTopics replaces the predefined topic ids while clients stay
 // connected (SIGHUP). Each connected or sleeping client resolves ids with
@@ -11,8 +14,7 @@ import "fmt"
 // Changing the topic of an id that sensors use is the operator's call:
 // the sensors' firmware must agree, so the gateway logs each change.
 func (g *Gateway) SetPredefinedTopics(ts []PredefinedTopic) error {
-	check := Config{PredefinedTopics: ts}.withDefaults()
-	if err := check.Validate(); err != nil {
+	if err := errors.Join(validatePredefined(ts)...); err != nil {
 		return fmt.Errorf("gateway: predefined topics: %w", err)
 	}
 	g.mu.Lock()
