@@ -141,24 +141,35 @@ func (c *conn) connect(r *packets.Reader) bool {
 // the password hash it was admitted with ("" without one).
 func (c *conn) authenticate(cp *packets.ConnectPacket) (byte, string) {
 	users := c.srv.users.Load()
-	anonymous := c.srv.anonymousAllowed(c.allowAnon, users)
-	if !cp.UsernameFlag {
-		if anonymous {
-			return 0, ""
-		}
-		return 0x05, "" // not authorized
-	}
-	if users == nil {
-		if anonymous {
-			return 0, "" // no password file: user names are only names
-		}
-		return 0x04, ""
-	}
-	if !users.Check(cp.Username, cp.Password) {
-		return 0x04, "" // bad user name or password
+	rc := admit(users, c.srv.anonymousAllowed(c.allowAnon, users), cp.UsernameFlag, func() bool {
+		return users.Check(cp.Username, cp.Password)
+	})
+	if rc != 0 || users == nil {
+		return rc, ""
 	}
 	hash, _ := users.Hash(cp.Username)
 	return 0, hash
+}
+
+// admit is the broker's one admission rule, for CONNECT and for the
+// clients a ReloadAuth re-examines: without a user name a client needs
+// anonymous access; with one, there is either no password file (the name
+// is only a name, where anonymous clients are admitted) or passwordOK must
+// hold. It returns 0 or the CONNACK refusal code.
+func admit(users *auth.Users, anonymous, hasUsername bool, passwordOK func() bool) byte {
+	switch {
+	case !hasUsername && !anonymous:
+		return 0x05 // not authorized
+	case !hasUsername:
+		return 0
+	case users == nil && !anonymous:
+		return 0x04
+	case users == nil:
+		return 0 // no password file: user names are only names
+	case !passwordOK():
+		return 0x04 // bad user name or password
+	}
+	return 0
 }
 
 // permissions returns the client's compiled ACL, compiling it again when

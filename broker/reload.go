@@ -81,21 +81,16 @@ func (s *Server) dropUnadmitted(users *auth.Users) int {
 		if a == nil {
 			continue // not admitted yet: it will be checked against the new file
 		}
-		var reason string
-		switch {
-		case !a.who.HasUsername && !s.anonymousAllowed(c.allowAnon, users):
-			reason = "anonymous clients are no longer admitted"
-		case a.who.HasUsername && users != nil:
-			if hash, ok := users.Hash(a.who.Username); !ok {
-				reason = "user removed from the password file"
-			} else if hash != a.hash {
-				reason = "password changed"
-			}
-		case a.who.HasUsername && !s.anonymousAllowed(c.allowAnon, users):
-			reason = "password file removed and the listener admits no one without it"
-		}
-		if reason == "" {
+		rc := admit(users, s.anonymousAllowed(c.allowAnon, users), a.who.HasUsername, func() bool {
+			hash, ok := users.Hash(a.who.Username)
+			return ok && hash == a.hash
+		})
+		if rc == 0 {
 			continue
+		}
+		reason := "user removed, password changed, or no password file where the listener requires one"
+		if rc == 0x05 {
+			reason = "anonymous clients are no longer admitted"
 		}
 		s.log.Warn("client disconnected by auth reload: "+reason, "client", a.who.ClientID, "user", a.who.Username)
 		c.kick()
