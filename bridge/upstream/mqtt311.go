@@ -378,14 +378,9 @@ func (c *mqtt311Client) Publish(ctx context.Context, m Message, onDone func(erro
 	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
-	c.mu.Lock()
-	conn, closed, cli := c.cur, c.closed, c.cli
-	c.mu.Unlock()
-	switch {
-	case closed:
-		return c.errorf("publish", ErrClosed)
-	case conn == nil || conn.link.ended() || !cli.IsConnectionOpen():
-		return c.errorf("publish", ErrNotConnected)
+	conn, cli, err := c.current("publish")
+	if err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return c.errorf("publish", err)

@@ -309,14 +309,9 @@ func (c *mqtt5Client) Publish(ctx context.Context, m Message, onDone func(error)
 	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
-	c.mu.Lock()
-	conn, closed := c.cur, c.closed
-	c.mu.Unlock()
-	switch {
-	case closed:
-		return c.errorf("publish", ErrClosed)
-	case conn == nil || conn.link.ended():
-		return c.errorf("publish", ErrNotConnected)
+	conn, err := c.current("publish")
+	if err != nil {
+		return err
 	}
 	if err := checkMessage(m); err != nil {
 		c.notify.complete(onDone, err)
@@ -339,7 +334,7 @@ func (c *mqtt5Client) Publish(ctx context.Context, m Message, onDone func(error)
 		return nil
 	}
 	c.sess.setSlot(onDone)
-	_, err := conn.pc.PublishWithOptions(ctx, p, opts)
+	_, err = conn.pc.PublishWithOptions(ctx, p, opts)
 	if c.sess.takeSlot() {
 		// In the session: onDone follows the acknowledgement, here or
 		// after a resumed session's retransmission, or the session's end.
