@@ -28,10 +28,10 @@ type Gateway struct {
 	clients    map[peer]*client   // by where the client talks from
 	byID       map[string]*client // by MQTT-SN client id
 	transports []Transport
-	saved      map[string]*topicTable // topic ids of persistent sessions while their clients are away
-	anonymous  *broker.LocalClient    // publishes QoS -1 messages
-	common     predefined             // the predefined topic ids of every client, for QoS -1 (g.mu)
-	lost       []ClientInfo           // clients lost lately, oldest first (status.go)
+	saved      map[string]*topicTable     // topic ids of persistent sessions while their clients are away
+	anonymous  *broker.LocalClient        // publishes QoS -1 messages
+	common     atomic.Pointer[predefined] // the predefined topic ids of every client, for QoS -1
+	lost       []ClientInfo               // clients lost lately, oldest first (status.go)
 
 	metrics  metrics
 	sendBufs sync.Pool // *[]byte, for encoding outgoing datagrams
@@ -101,8 +101,9 @@ func New(cfg Config, b *broker.Server, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{},
-		common: newPredefined(cfg.PredefinedTopics, "")}
+	g := &Gateway{cfg: cfg, broker: b, log: log, clients: map[peer]*client{}, byID: map[string]*client{}}
+	common := newPredefined(cfg.PredefinedTopics, "")
+	g.common.Store(&common)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	if err := g.loadSessions(); err != nil { // persist.go
 		return nil, err
@@ -291,9 +292,7 @@ func (g *Gateway) publishQoSMinus1(from peer, p *mqttsn.Publish) {
 	case mqttsn.TopicShort:
 		name = mqttsn.ShortTopicName(p.TopicID)
 	case mqttsn.TopicPredefined:
-		g.mu.Lock()
-		name = g.common.byID[p.TopicID]
-		g.mu.Unlock()
+		name = g.common.Load().byID[p.TopicID]
 	}
 	if name == "" { // nobody to answer: drop (reference §7, pitfall 8)
 		g.metrics.unexpected.Add(1)

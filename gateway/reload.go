@@ -20,7 +20,8 @@ func (g *Gateway) SetPredefinedTopics(ts []PredefinedTopic) error {
 	g.mu.Lock()
 	old := g.cfg.PredefinedTopics
 	g.cfg.PredefinedTopics = ts
-	g.common = newPredefined(ts, "")
+	common := newPredefined(ts, "")
+	g.common.Store(&common)
 	cs := make([]*client, 0, len(g.byID))
 	for _, c := range g.byID {
 		cs = append(cs, c)
