@@ -138,9 +138,6 @@ type Queue struct {
 	closeErr  error
 }
 
-// Path returns the queue's file.
-func (q *Queue) Path() string { return q.path }
-
 // Append queues r; see AppendSeq.
 func (q *Queue) Append(r Record, done func(error)) {
 	q.append(r, &appendOp{doneErr: done})
