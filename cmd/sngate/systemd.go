@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,9 +31,12 @@ const probeTimeout = 5 * time.Second
 
 // health checks that sngate's main loops work: a message goes round the
 // broker (routing, sessions), and no transport's serve loop has died.
+// The watchdog and /healthz check at the same time: mu lets one probe
+// through at a time, so that neither takes the other's answer.
 type health struct {
 	probe    *broker.LocalClient
 	got      chan uint64
+	mu       sync.Mutex // held by check: n and the receiving end of got
 	n        uint64
 	loopDead atomic.Pointer[error]
 }
@@ -71,6 +75,8 @@ func (h *health) check(ctx context.Context) error {
 	if err := h.loopDead.Load(); err != nil {
 		return fmt.Errorf("a serve loop ended: %w", *err)
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.n++
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,4 +149,28 @@ func TestHealth(t *testing.T) {
 	if err := h.check(t.Context()); err == nil || !strings.Contains(err.Error(), "udp: socket closed") {
 		t.Fatalf("check after a dead loop = %v", err)
 	}
+}
+
+// TestHealthConcurrentChecks: the watchdog and /healthz probe at the same
+// time; each check must get its own answer, not time out because the other
+// took it.
+func TestHealthConcurrentChecks(t *testing.T) {
+	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	h, err := newHealth(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if err := h.check(t.Context()); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
