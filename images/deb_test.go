@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -495,10 +496,10 @@ func TestDebInstall(t *testing.T) {
 			t.Errorf("user sngate can log in with a password: shadow %q", shadow)
 		}
 		groups := groupsOf(t, "sngate")
-		if !contains(groups, "sngate") || !contains(groups, "dialout") {
+		if !slices.Contains(groups, "sngate") || !slices.Contains(groups, "dialout") {
 			t.Errorf("sngate is in %v, want sngate and dialout", groups)
 		}
-		if contains(groups, "gpio") {
+		if slices.Contains(groups, "gpio") {
 			t.Errorf("sngate is in gpio, which this root does not have")
 		}
 	})
@@ -557,7 +558,7 @@ func TestDebInstall(t *testing.T) {
 		if u, g, _, _ := account(t, "sngate"); u != uid || g != gid {
 			t.Errorf("the reinstall changed sngate's ids from %d:%d to %d:%d", uid, gid, u, g)
 		}
-		if groups := groupsOf(t, "sngate"); !contains(groups, "gpio") || !contains(groups, "dialout") {
+		if groups := groupsOf(t, "sngate"); !slices.Contains(groups, "gpio") || !slices.Contains(groups, "dialout") {
 			t.Errorf("after a reinstall with a gpio group, sngate is in %v, want gpio and dialout too", groups)
 		}
 		checkEnabled(t)
@@ -675,13 +676,4 @@ func unmountUnder(t *testing.T, dir string) {
 			t.Errorf("unmounting %s, left by debootstrap: %v", p, err)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

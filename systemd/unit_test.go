@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,17 +199,17 @@ func TestUnitKeys(t *testing.T) {
 	// A missing supplementary group fails every start (216/GROUP), and
 	// plain Debian has no "gpio": that one belongs in a Pi drop-in.
 	groups := strings.Fields(strings.Join(u.all("Service", "SupplementaryGroups"), " "))
-	if !contains(groups, "dialout") {
+	if !slices.Contains(groups, "dialout") {
 		t.Errorf("SupplementaryGroups=%q lacks dialout (serial ports)", groups)
 	}
-	if contains(groups, "gpio") {
+	if slices.Contains(groups, "gpio") {
 		t.Errorf("SupplementaryGroups=%q names gpio, which Debian lacks; leave it to a drop-in", groups)
 	}
 
 	// Serial ports and GPIO must stay reachable.
 	allow := u.all("Service", "DeviceAllow")
 	for _, class := range []string{"char-ttyS", "char-ttyUSB", "char-ttyACM", "char-ttyAMA", "char-gpiochip"} {
-		if !contains(allow, class+" rw") {
+		if !slices.Contains(allow, class+" rw") {
 			t.Errorf("DeviceAllow=%q lacks %q", allow, class+" rw")
 		}
 	}
@@ -284,15 +285,6 @@ func flagValue(args []string, flag string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isTrue(v string) bool {
