@@ -74,7 +74,7 @@ func cmdRun(ctx context.Context, args []string, s streams) int {
 	}
 
 	level := new(slog.LevelVar)
-	log := newLeveledLogger(cfg.Log, s.err, level)
+	log := newLogger(cfg.Log, s.err, level)
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		log.Error("cannot create data dir", "data_dir", cfg.DataDir, "err", err)
 		return exitError
@@ -429,15 +429,10 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// newLogger returns the process logger; cfg has been validated. It is
-// passed down explicitly, never installed as slog's default, so that
-// in-process tests do not share it.
-func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
-	return newLeveledLogger(cfg, w, new(slog.LevelVar))
-}
-
-// newLeveledLogger is newLogger with its level in lv, which SIGHUP changes.
-func newLeveledLogger(cfg LogConfig, w io.Writer, lv *slog.LevelVar) *slog.Logger {
+// newLogger returns the process logger, its level in lv, which SIGHUP
+// changes; cfg has been validated. It is passed down explicitly, never
+// installed as slog's default, so that in-process tests do not share it.
+func newLogger(cfg LogConfig, w io.Writer, lv *slog.LevelVar) *slog.Logger {
 	lv.Set(parseLevel(cfg.Level))
 	opts := &slog.HandlerOptions{Level: lv}
 	var h slog.Handler

@@ -397,11 +397,11 @@ func TestLogFormatAuto(t *testing.T) {
 		t.Fatal("a pty is not taken for a terminal")
 	}
 	var buf syncBuffer
-	newLogger(LogConfig{Level: "info", Format: "auto"}, &buf).Info("hello", "k", "v")
+	newLogger(LogConfig{Level: "info", Format: "auto"}, &buf, new(slog.LevelVar)).Info("hello", "k", "v")
 	if got := buf.String(); !strings.HasPrefix(got, "{") || !strings.Contains(got, `"k":"v"`) {
 		t.Errorf("auto to a buffer wrote %q, want JSON", got)
 	}
-	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, tty).Handler().(*slog.TextHandler); !ok {
+	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, tty, new(slog.LevelVar)).Handler().(*slog.TextHandler); !ok {
 		t.Error("auto to a terminal is not text")
 	}
 	// A file that is not a terminal, as journald's stream or a log file.
@@ -413,7 +413,7 @@ func TestLogFormatAuto(t *testing.T) {
 	if isTerminal(file) {
 		t.Fatal("a plain file is taken for a terminal")
 	}
-	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, file).Handler().(*slog.JSONHandler); !ok {
+	if _, ok := newLogger(LogConfig{Level: "info", Format: "auto"}, file, new(slog.LevelVar)).Handler().(*slog.JSONHandler); !ok {
 		t.Error("auto to a file that is not a terminal is not JSON")
 	}
 }
