@@ -40,7 +40,7 @@ func needMosquitto(t *testing.T) {
 func startE2E(t *testing.T, cfg Config) (gwAddr, brokerAddr string) {
 	t.Helper()
 	b, baddr := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	_, gwAddr = serveGateway(t, cfg, b)
+	_, gwAddr = serveGateway(t, cfg, b, nil)
 	return gwAddr, baddr
 }
 
@@ -547,11 +547,7 @@ func TestE2EForwarderEncapsulation(t *testing.T) {
 	t.Parallel()
 	gw, br := startE2E(t, Config{})
 	sub := mosqSub(t, br, 1, 1, "fwd/#")
-	ga, err := net.ResolveUDPAddr("udp", gw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd := newRawPeer(t, ga)
+	fwd := dialRaw(t, gw)
 	node := []byte{0x12, 0x34, 0x56}
 	fwd.forward(node, &mqttsn.Connect{CleanSession: true, KeepAlive: 60, ClientID: "e2e-node"})
 	if ack, ok := fwd.recvFor(node).(*mqttsn.Connack); !ok || ack.ReturnCode != mqttsn.Accepted {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"net"
 	"testing"
 	"time"
@@ -11,69 +12,99 @@ import (
 	"github.com/sngate/sngate/mqttsn"
 )
 
-// raw is a scripted MQTT-SN client on a UDP socket: it sends exactly what a
-// test says and shows exactly what the gateway sends, lost packets included.
-type raw struct {
-	t    *testing.T
+// rawPeer is a scripted MQTT-SN client, a forwarder or a misbehaving
+// peer on a UDP socket of its own: it sends exactly what a test says, byte
+// by byte if need be, and shows exactly what the gateway sends, lost
+// packets included.
+type rawPeer struct {
+	tb   testing.TB
 	conn *net.UDPConn
 }
 
-func dialRaw(t *testing.T, addr string) *raw {
-	t.Helper()
+func dialRaw(tb testing.TB, addr string) *rawPeer {
+	tb.Helper()
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	conn, err := net.DialUDP("udp", nil, ua)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return &raw{t: t, conn: conn}
+	tb.Cleanup(func() { conn.Close() })
+	return &rawPeer{tb: tb, conn: conn}
 }
 
-func (r *raw) send(p mqttsn.Packet) {
-	r.t.Helper()
+// write sends b as one datagram, well-formed or not. (No Helper: a fuzz
+// target calls it, on its *testing.F.)
+func (r *rawPeer) write(b []byte) {
+	if _, err := r.conn.Write(b); err != nil {
+		r.tb.Fatal(err)
+	}
+}
+
+func (r *rawPeer) send(p mqttsn.Packet) {
+	r.tb.Helper()
 	b, err := mqttsn.Marshal(p)
 	if err != nil {
-		r.t.Fatal(err)
+		r.tb.Fatal(err)
 	}
-	if _, err := r.conn.Write(b); err != nil {
-		r.t.Fatal(err)
-	}
+	r.write(b)
 }
 
-func (r *raw) recv() mqttsn.Packet {
-	r.t.Helper()
-	buf := make([]byte, 1024)
+// forward sends p as the node's, encapsulated, as a forwarder does.
+func (r *rawPeer) forward(node []byte, p mqttsn.Packet) {
+	r.tb.Helper()
+	r.send(&mqttsn.Encapsulated{NodeID: node, Message: p})
+}
+
+// recv reads and decodes the next datagram from the gateway.
+func (r *rawPeer) recv() mqttsn.Packet {
+	r.tb.Helper()
+	buf := make([]byte, mqttsn.MaxMessageLen)
 	_ = r.conn.SetReadDeadline(time.Now().Add(waitTime))
 	n, err := r.conn.Read(buf)
 	if err != nil {
-		r.t.Fatalf("read: %v", err)
+		r.tb.Fatalf("nothing from the gateway: %v", err)
 	}
 	p, err := mqttsn.Decode(buf[:n])
 	if err != nil {
-		r.t.Fatalf("gateway sent % X: %v", buf[:n], err)
+		r.tb.Fatalf("undecodable datagram from the gateway % X: %v", buf[:n], err)
 	}
 	return p
 }
 
-func expectSN[T mqttsn.Packet](r *raw) T {
-	r.t.Helper()
+// recvFor reads the next datagram, which must be encapsulated for node,
+// and returns the inner message.
+func (r *rawPeer) recvFor(node []byte) mqttsn.Packet {
+	r.tb.Helper()
+	p := r.recv()
+	e, ok := p.(*mqttsn.Encapsulated)
+	if !ok {
+		r.tb.Fatalf("got %T %+v, want it encapsulated for node % X", p, p, node)
+	}
+	if !bytes.Equal(e.NodeID, node) || e.Radius != 0 {
+		r.tb.Fatalf("encapsulated for node % X radius %d, want node % X radius 0", e.NodeID, e.Radius, node)
+	}
+	return e.Message
+}
+
+func expectSN[T mqttsn.Packet](r *rawPeer) T {
+	r.tb.Helper()
 	p := r.recv()
 	v, ok := p.(T)
 	if !ok {
 		var want T
-		r.t.Fatalf("got %T %+v, want %T", p, p, want)
+		r.tb.Fatalf("got %T %+v, want %T", p, p, want)
 	}
 	return v
 }
 
-func (r *raw) connect(id string, keepAlive uint16) {
-	r.t.Helper()
+func (r *rawPeer) connect(id string, keepAlive uint16) {
+	r.tb.Helper()
 	r.send(&mqttsn.Connect{ClientID: id, CleanSession: true, KeepAlive: keepAlive})
 	if ack := expectSN[*mqttsn.Connack](r); ack.ReturnCode != mqttsn.Accepted {
-		r.t.Fatalf("CONNACK %v", ack.ReturnCode)
+		r.tb.Fatalf("CONNACK %v", ack.ReturnCode)
 	}
 }
 
@@ -387,18 +418,9 @@ func TestClientIDPrefixAndACL(t *testing.T) {
 		{Pattern: true, Topic: "dev/%c", Access: "write"},
 		{Anonymous: true, Topic: "#", Access: "read"},
 	}}}, broker.Options{})
-	g, err := New(Config{ClientIDPrefix: "sn-", RetryInterval: 200 * time.Millisecond}, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ListenUDP(bg(), UDPConfig{Address: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(tr)
-	defer g.Shutdown(bg())
+	_, addr := serveGateway(t, Config{ClientIDPrefix: "sn-"}, b, nil)
 	col := brokerSubscriber(t, b, "dev/#")
-	c := snClient(t, tr.LocalAddr().String(), mqttsn.ClientConfig{ClientID: "s1", CleanSession: true})
+	c := snClient(t, addr, mqttsn.ClientConfig{ClientID: "s1", CleanSession: true})
 	if err := c.Connect(bg()); err != nil {
 		t.Fatal(err)
 	}

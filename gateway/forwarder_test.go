@@ -1,122 +1,16 @@
 package gateway
 
 import (
-	"bytes"
-	"context"
-	"log/slog"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/sngate/sngate/broker"
-	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/mqttsn"
 )
 
-// runGateway is startGateway for any testing.TB, with a logger.
-func runGateway(tb testing.TB, cfg Config, log *slog.Logger) (*Gateway, *broker.Server, *net.UDPAddr) {
-	tb.Helper()
-	b, _ := brokertest.NewServer(tb, broker.Config{}, broker.Options{})
-	if cfg.RetryInterval == 0 {
-		cfg.RetryInterval = 200 * time.Millisecond
-	}
-	g, err := New(cfg, b, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: "127.0.0.1:0"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(tr) }()
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			tb.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-	})
-	return g, b, net.UDPAddrFromAddrPort(tr.LocalAddr())
-}
-
-// rawPeer is a UDP socket speaking to the gateway byte by byte: a
-// forwarder, or a misbehaving client.
-type rawPeer struct {
-	tb   testing.TB
-	conn *net.UDPConn
-	gw   *net.UDPAddr
-}
-
-func newRawPeer(tb testing.TB, gw *net.UDPAddr) *rawPeer {
-	tb.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	return &rawPeer{tb: tb, conn: conn, gw: gw}
-}
-
-func (r *rawPeer) write(b []byte) {
-	if _, err := r.conn.WriteToUDP(b, r.gw); err != nil {
-		r.tb.Fatal(err)
-	}
-}
-
-func (r *rawPeer) send(p mqttsn.Packet) {
-	r.tb.Helper()
-	b, err := mqttsn.Marshal(p)
-	if err != nil {
-		r.tb.Fatal(err)
-	}
-	r.write(b)
-}
-
-// forward sends p as the node's, encapsulated.
-func (r *rawPeer) forward(node []byte, p mqttsn.Packet) {
-	r.tb.Helper()
-	r.send(&mqttsn.Encapsulated{NodeID: node, Message: p})
-}
-
-// recv reads and decodes the next datagram from the gateway.
-func (r *rawPeer) recv() mqttsn.Packet {
-	r.tb.Helper()
-	buf := make([]byte, mqttsn.MaxMessageLen)
-	_ = r.conn.SetReadDeadline(time.Now().Add(waitTime))
-	n, err := r.conn.Read(buf)
-	if err != nil {
-		r.tb.Fatalf("nothing from the gateway: %v", err)
-	}
-	p, err := mqttsn.Decode(buf[:n])
-	if err != nil {
-		r.tb.Fatalf("undecodable datagram from the gateway % X: %v", buf[:n], err)
-	}
-	return p
-}
-
-// recvFor reads the next datagram, which must be encapsulated for node,
-// and returns the inner message.
-func (r *rawPeer) recvFor(node []byte) mqttsn.Packet {
-	r.tb.Helper()
-	p := r.recv()
-	e, ok := p.(*mqttsn.Encapsulated)
-	if !ok {
-		r.tb.Fatalf("got %T %+v, want it encapsulated for node % X", p, p, node)
-	}
-	if !bytes.Equal(e.NodeID, node) || e.Radius != 0 {
-		r.tb.Fatalf("encapsulated for node % X radius %d, want node % X radius 0", e.NodeID, e.Radius, node)
-	}
-	return e.Message
-}
-
 func TestForwarderEncapsulation(t *testing.T) {
-	g, b, gw := runGateway(t, Config{}, nil)
+	g, b, gw := startGateway(t, Config{})
 	col := brokerSubscriber(t, b, "#")
-	fwd := newRawPeer(t, gw)
+	fwd := dialRaw(t, gw)
 	nodeA, nodeB := []byte{0x00, 0x0A}, []byte{0x00, 0x0B}
 
 	for _, n := range []struct {

@@ -52,8 +52,8 @@ func encapsulate(node byte, msg []byte) []byte {
 func FuzzGateway(f *testing.F) {
 	// One gateway for the whole run: the fuzz inputs pile up state in it
 	// (sessions, topic ids, wills, sleepers) as an attacker's would.
-	_, b, gw := runGateway(f, Config{PacketsPerSecond: new(0), MaxClients: 1000,
-		PredefinedTopics: []PredefinedTopic{{ID: 1, Topic: "pre/one"}}}, nil)
+	_, b, gw := startGateway(f, Config{PacketsPerSecond: new(0), MaxClients: 1000,
+		PredefinedTopics: []PredefinedTopic{{ID: 1, Topic: "pre/one"}}})
 	seen := make(chan string, 1000)
 	var sub *broker.LocalClient
 	sub, _, err := b.Connect(broker.LocalConfig{ClientID: "fuzz-watcher", CleanSession: true,
@@ -71,7 +71,7 @@ func FuzzGateway(f *testing.F) {
 	if _, err := sub.Subscribe(bg(), broker.Subscription{Filter: "#", QoS: 1}); err != nil {
 		f.Fatal(err)
 	}
-	good, err := mqttsn.Dial(bg(), gw.String(), mqttsn.ClientConfig{ClientID: "good-client-5f3a9c",
+	good, err := mqttsn.Dial(bg(), gw, mqttsn.ClientConfig{ClientID: "good-client-5f3a9c",
 		CleanSession: true, KeepAlive: time.Hour, RetryInterval: 500 * time.Millisecond})
 	if err != nil {
 		f.Fatal(err)
@@ -82,7 +82,7 @@ func FuzzGateway(f *testing.F) {
 	}
 	var peers [fuzzSockets]*rawPeer
 	for i := range peers {
-		peers[i] = newRawPeer(f, gw)
+		peers[i] = dialRaw(f, gw)
 	}
 	seq := 0
 

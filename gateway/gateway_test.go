@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -16,21 +17,22 @@ const waitTime = 5 * time.Second
 
 // startGateway runs a broker and a gateway in front of it on a free
 // loopback UDP port (cfg.Listen, if set, says which).
-func startGateway(t *testing.T, cfg Config) (*Gateway, *broker.Server, string) {
-	t.Helper()
-	b, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	g, addr := serveGateway(t, cfg, b)
+func startGateway(tb testing.TB, cfg Config) (*Gateway, *broker.Server, string) {
+	tb.Helper()
+	b, _ := brokertest.NewServer(tb, broker.Config{}, broker.Options{})
+	g, addr := serveGateway(tb, cfg, b, nil)
 	return g, b, addr
 }
 
-// serveGateway serves a gateway in front of b. (Tests outside this package
-// use gatewaytest.NewServer, which this package cannot import.)
-func serveGateway(t *testing.T, cfg Config, b *broker.Server) (*Gateway, string) {
+// serveGateway serves a gateway in front of b, logging to log (nil:
+// nowhere). (Tests outside this package use gatewaytest.NewServer, which
+// this package cannot import.)
+func serveGateway(t testing.TB, cfg Config, b *broker.Server, log *slog.Logger) (*Gateway, string) {
 	t.Helper()
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 200 * time.Millisecond
 	}
-	g, err := New(cfg, b, nil)
+	g, err := New(cfg, b, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sngate/sngate/broker"
+	"github.com/sngate/sngate/broker/brokertest"
 	"github.com/sngate/sngate/mqttsn"
 )
 
@@ -116,12 +118,13 @@ func (l *logBuffer) String() string {
 func TestRateLimitDropsAFloodAndSparesOthers(t *testing.T) {
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, _, gw := runGateway(t, Config{PacketsPerSecond: new(5)}, log)
-	good := snClient(t, gw.String(), mqttsn.ClientConfig{ClientID: "good", CleanSession: true})
+	b, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	g, gw := serveGateway(t, Config{PacketsPerSecond: new(5)}, b, log)
+	good := snClient(t, gw, mqttsn.ClientConfig{ClientID: "good", CleanSession: true})
 	if err := good.Connect(bg()); err != nil {
 		t.Fatal(err)
 	}
-	flood := newRawPeer(t, gw)
+	flood := dialRaw(t, gw)
 	for range 100 {
 		flood.write([]byte{0x00}) // malformed when it gets through
 	}
