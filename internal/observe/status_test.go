@@ -106,6 +106,17 @@ func TestStatusPage(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// Each client row carries its own state's badge (the counts at the top
+	// show the same badges, so the page as a whole would not tell).
+	rows := regexp.MustCompile(`(?s)<tr class="client">.*?</tr>`).FindAllString(body, -1)
+	if len(rows) != 3 {
+		t.Fatalf("%d client rows, want 3", len(rows))
+	}
+	for i, want := range []string{`st-active">active<`, `st-asleep">asleep<`, `st-lost">lost<`} {
+		if !strings.Contains(rows[i], `<span class="badge `+want) {
+			t.Errorf("client row %d lacks the badge %q:\n%s", i, want, rows[i])
+		}
+	}
 	for _, unwanted := range []string{"<script", "<img", "refused <b>", "only/lost"} {
 		if strings.Contains(body, unwanted) {
 			t.Errorf("the page has %q", unwanted)
