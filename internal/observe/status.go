@@ -74,7 +74,6 @@ type stateCount struct {
 
 type clientView struct {
 	gateway.ClientInfo
-	Class           string // the state's CSS class, from a fixed set
 	SinceAgo, Heard string
 	Timer           string // keep-alive or sleep duration
 }
@@ -176,7 +175,7 @@ func addClients(p *page, clients []gateway.ClientInfo, now time.Time) {
 			p.MoreClients++
 			continue
 		}
-		v := clientView{ClientInfo: c, Class: stateClass(c.State), SinceAgo: ago(now, c.Since), Heard: ago(now, c.LastHeard)}
+		v := clientView{ClientInfo: c, SinceAgo: ago(now, c.Since), Heard: ago(now, c.LastHeard)}
 		switch {
 		case c.State == gateway.StateLost:
 		case c.SleepFor > 0:
