@@ -428,78 +428,12 @@ func TestE2EQoS2ExactlyOnceThroughLossyLink(t *testing.T) {
 	})
 }
 
-// e2eSite is a broker with a data directory, serving MQTT on a TCP address
-// and with a gateway in front of it on a UDP address, both of which a
-// restart keeps.
-type e2eSite struct {
-	t        *testing.T
-	dir      string
-	udp, tcp string
-	b        *broker.Server
-	g        *Gateway
-	rec      *recordingTransport
-	done     chan error
-	served   chan error
-}
-
-func startE2ESite(t *testing.T, dir, udp, tcp string) *e2eSite {
-	t.Helper()
-	b, err := broker.New(broker.Config{SysInterval: -1}, broker.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", tcp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := New(Config{ClientIDPrefix: "sn-", RetryInterval: 200 * time.Millisecond}, b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: udp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &e2eSite{t: t, dir: dir, udp: tr.LocalAddr().String(), tcp: ln.Addr().String(), b: b, g: g,
-		rec: &recordingTransport{UDPTransport: tr}, done: make(chan error, 1), served: make(chan error, 1)}
-	go func() { s.served <- b.Serve(ln) }()
-	go func() { s.done <- g.Serve(s.rec) }()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *e2eSite) stop() {
-	if s.g == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
-	defer cancel()
-	if err := s.g.Shutdown(ctx); err != nil {
-		s.t.Errorf("gateway Shutdown: %v", err)
-	}
-	if err := <-s.done; err != nil {
-		s.t.Errorf("gateway Serve: %v", err)
-	}
-	if err := s.b.Shutdown(ctx); err != nil {
-		s.t.Errorf("broker Shutdown: %v", err)
-	}
-	if err := <-s.served; !errors.Is(err, broker.ErrServerClosed) {
-		s.t.Errorf("broker Serve: %v", err)
-	}
-	s.g = nil
-}
-
-func (s *e2eSite) restart() *e2eSite {
-	s.stop()
-	return startE2ESite(s.t, s.dir, s.udp, s.tcp)
-}
-
 // 5. A persistent client's subscription, queued message and registered
 // topic id survive a restart of the gateway and the broker.
 func TestE2EPersistentSessionAcrossRestart(t *testing.T) {
 	needMosquitto(t)
 	t.Parallel()
-	s := startE2ESite(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
+	s := startSite(t, t.TempDir(), "127.0.0.1:0", "127.0.0.1:0")
 	col := newCollector()
 	c := snClient(t, s.udp, mqttsn.ClientConfig{ClientID: "e2e-p5", CleanSession: false,
 		OnMessage: func(m mqttsn.Message) { col.add(m.Topic + " " + string(m.Payload)) }})

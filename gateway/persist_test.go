@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"maps"
+	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -13,19 +15,23 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// site is a broker with a data directory and a gateway in front of it, on a
-// UDP address that a restart keeps, so that clients carry on talking to it.
+// site is a broker with a data directory and a gateway in front of it, on
+// addresses that a restart keeps, so that clients carry on talking to it:
+// the gateway's UDP address and, for MQTT clients of the broker, a TCP one.
 type site struct {
-	t    *testing.T
-	dir  string
-	addr string
-	b    *broker.Server
-	g    *Gateway
-	rec  *recordingTransport
-	done chan error
+	t        *testing.T
+	dir      string
+	udp, tcp string // tcp: "" without a TCP listener
+	b        *broker.Server
+	g        *Gateway
+	rec      *recordingTransport
+	done     chan error // the gateway's Serve
+	served   chan error // the broker's Serve; nil without a TCP listener
 }
 
-func startSite(t *testing.T, dir, addr string) *site {
+// startSite starts a site on dir; tcp "" starts none, "127.0.0.1:0" one
+// on a free port.
+func startSite(t *testing.T, dir, udp, tcp string) *site {
 	t.Helper()
 	b, err := broker.New(broker.Config{SysInterval: -1}, broker.Options{DataDir: dir})
 	if err != nil {
@@ -35,12 +41,20 @@ func startSite(t *testing.T, dir, addr string) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := ListenUDP(context.Background(), UDPConfig{Address: addr})
+	tr, err := ListenUDP(context.Background(), UDPConfig{Address: udp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{t: t, dir: dir, addr: tr.LocalAddr().String(), b: b, g: g,
+	s := &site{t: t, dir: dir, udp: tr.LocalAddr().String(), b: b, g: g,
 		rec: &recordingTransport{UDPTransport: tr}, done: make(chan error, 1)}
+	if tcp != "" {
+		ln, err := net.Listen("tcp", tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.tcp, s.served = ln.Addr().String(), make(chan error, 1)
+		go func() { s.served <- b.Serve(ln) }()
+	}
 	go func() { s.done <- g.Serve(s.rec) }()
 	t.Cleanup(s.stop)
 	return s
@@ -57,19 +71,24 @@ func (s *site) stop() {
 		s.t.Errorf("gateway Shutdown: %v", err)
 	}
 	if err := <-s.done; err != nil {
-		s.t.Errorf("Serve: %v", err)
+		s.t.Errorf("gateway Serve: %v", err)
 	}
 	if err := s.b.Shutdown(ctx); err != nil {
 		s.t.Errorf("broker Shutdown: %v", err)
+	}
+	if s.served != nil {
+		if err := <-s.served; !errors.Is(err, broker.ErrServerClosed) {
+			s.t.Errorf("broker Serve: %v", err)
+		}
 	}
 	s.g = nil
 }
 
 // restart stops the site and starts it again on the same directory and
-// address.
+// addresses.
 func (s *site) restart() *site {
 	s.stop()
-	return startSite(s.t, s.dir, s.addr)
+	return startSite(s.t, s.dir, s.udp, s.tcp)
 }
 
 // recordingTransport notes the types of the messages the gateway receives
@@ -182,9 +201,9 @@ func TestSessionRecordRoundTrip(t *testing.T) {
 // A persistent client's registered topic id survives a restart of the
 // gateway and the broker: it publishes on it without registering again.
 func TestTopicIDsSurviveRestart(t *testing.T) {
-	s := startSite(t, t.TempDir(), "127.0.0.1:0")
+	s := startSite(t, t.TempDir(), "127.0.0.1:0", "")
 	col := brokerSubscriber(t, s.b, "a/#")
-	c := snClient(t, s.addr, mqttsn.ClientConfig{ClientID: "p1", CleanSession: false})
+	c := snClient(t, s.udp, mqttsn.ClientConfig{ClientID: "p1", CleanSession: false})
 	if err := c.Connect(bg()); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +237,7 @@ func TestTopicIDsSurviveRestart(t *testing.T) {
 
 	// A clean session starts over: the record goes, and the id is unknown.
 	c.Close()
-	clean := snClient(t, s.addr, mqttsn.ClientConfig{ClientID: "p1", CleanSession: true})
+	clean := snClient(t, s.udp, mqttsn.ClientConfig{ClientID: "p1", CleanSession: true})
 	if err := clean.Connect(bg()); err != nil {
 		t.Fatal(err)
 	}
@@ -229,9 +248,9 @@ func TestTopicIDsSurviveRestart(t *testing.T) {
 // collects what was published for it meanwhile, on the topic id it got
 // before the restart.
 func TestSleeperWakesAfterRestart(t *testing.T) {
-	s := startSite(t, t.TempDir(), "127.0.0.1:0")
+	s := startSite(t, t.TempDir(), "127.0.0.1:0", "")
 	col := newCollector()
-	c := snClient(t, s.addr, mqttsn.ClientConfig{ClientID: "s1", CleanSession: false,
+	c := snClient(t, s.udp, mqttsn.ClientConfig{ClientID: "s1", CleanSession: false,
 		OnMessage: func(m mqttsn.Message) { col.add(m.Topic + " " + string(m.Payload)) }})
 	if err := c.Connect(bg()); err != nil {
 		t.Fatal(err)
