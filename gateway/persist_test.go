@@ -305,3 +305,32 @@ func TestSleeperWakesAfterRestart(t *testing.T) {
 		t.Fatal("an active client woken as a sleeper after a restart")
 	}
 }
+
+// A persistent client that ends its session while asleep is no sleeper
+// after a restart: its record no longer says asleep.
+func TestSleeperThatDisconnectsIsNoSleeperAfterRestart(t *testing.T) {
+	s := startSite(t, t.TempDir(), "127.0.0.1:0", "")
+	c := snClient(t, s.udp, mqttsn.ClientConfig{ClientID: "s2", CleanSession: false})
+	if err := c.Connect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sleep(bg(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	waitRecords(t, s.b, "s2") // asleep
+	if err := c.Disconnect(bg()); err != nil {
+		t.Fatal(err)
+	}
+	// The record is submitted before the session ends in the count.
+	deadline := time.Now().Add(waitTime)
+	for s.g.Stats().ClientsConnected != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the DISCONNECT did not end the session")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s = s.restart()
+	if c := s.g.sleeperByID("s2"); c != nil {
+		t.Fatal("a client that disconnected while asleep woken as a sleeper after a restart")
+	}
+}
