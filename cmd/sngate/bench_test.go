@@ -149,12 +149,7 @@ func TestBenchIdle(t *testing.T) {
 }
 
 func TestBenchFailuresExit1(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := freeAddr(t)
 	for _, args := range [][]string{
 		{"bench", "mqtt", "--addr", closed, "--duration", "1s"},
 		{"bench", "idle", "--addr", closed, "--clients", "3"},

@@ -33,6 +33,17 @@ func freePorts(t *testing.T) (tcp, udp int) {
 	return ln.Addr().(*net.TCPAddr).Port, pc.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeAddr returns a loopback TCP address that nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 // portsConfig writes a config whose broker listens on tcpPort and gateway
 // on udpPort of the loopback, with data in a temporary directory; extra is
 // more YAML.

@@ -483,12 +483,7 @@ func strangerPings(t *testing.T, udpPort int) {
 // TestRunMetrics: with metrics.listen set, sngate run serves Prometheus
 // metrics and a health check.
 func TestRunMetrics(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cfg := anyPortConfig(t, "data_dir: "+t.TempDir()+"\nmetrics:\n  listen: "+addr+"\n")
 	stderr, stop := startRun(t, "run", "-c", cfg)
 	defer stop()

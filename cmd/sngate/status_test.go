@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,12 +58,7 @@ func headless(t *testing.T, chromium, url string, flags ...string) string {
 // markup), its state and its topic.
 func TestStatusPageInChromium(t *testing.T) {
 	chromium := needChromium(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics := ln.Addr().String()
-	ln.Close()
+	metrics := freeAddr(t)
 	tcpPort, udpPort := freePorts(t)
 	cfg := portsConfig(t, tcpPort, udpPort, "metrics:\n  listen: "+metrics+"\n")
 	stderr, stop := startRun(t, "run", "-c", cfg)
