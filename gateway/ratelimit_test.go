@@ -166,3 +166,23 @@ func TestPacketsPerSecondConfig(t *testing.T) {
 		t.Errorf("negative packets_per_second: %v", err)
 	}
 }
+
+// pacedTransport is a transport whose medium bounds its senders, as a
+// serial line's baud rate does.
+type pacedTransport struct{ Transport }
+
+func (pacedTransport) Paced() bool { return true }
+
+func TestPacedTransportIsNotRateLimited(t *testing.T) {
+	b, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
+	g, err := New(Config{PacketsPerSecond: new(5)}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.rateFor(pacedTransport{}); r != 0 {
+		t.Errorf("a paced transport is limited to %d datagrams per second, want no limit", r)
+	}
+	if r := g.rateFor(&UDPTransport{}); r != 5 {
+		t.Errorf("UDP is limited to %d datagrams per second, want packets_per_second (5)", r)
+	}
+}
