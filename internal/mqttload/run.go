@@ -403,7 +403,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		for _, p := range pubs {
 			sent += p.sent
 		}
-		runErr = drain(ctx, subs, sent*int64(cfg.Subscribers), since, drainBy, int64(cfg.DrainQuiet), lost)
+		received := func() int64 {
+			var got int64
+			for _, s := range subs {
+				got += s.received.Load()
+			}
+			return got
+		}
+		runErr = Drain(ctx, sent*int64(cfg.Subscribers), received, since, drainBy, int64(cfg.DrainQuiet), lost)
 	}
 
 	abandon()
@@ -488,18 +495,17 @@ func DialAll(ctx context.Context, n, parallel int, dial func(i int) error) error
 	return first
 }
 
-// drain waits until every expected delivery arrived, drainBy passed or,
-// after the measured window, no delivery came for quiet nanoseconds.
-func drain(ctx context.Context, subs []*subscriber, expected int64, since func() int64, drainBy, quiet int64, lost <-chan error) error {
+// Drain waits until received() reaches expected, drainBy passes or no
+// delivery came for quiet (drainBy and quiet in the nanoseconds of
+// since()), or a lost connection or ctx ends it with their error. The MQTT
+// and MQTT-SN load generators end their runs with it.
+func Drain(ctx context.Context, expected int64, received, since func() int64, drainBy, quiet int64, lost <-chan error) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var last int64 = -1
 	lastChange := since()
 	for {
-		var got int64
-		for _, s := range subs {
-			got += s.received.Load()
-		}
+		got := received()
 		now := since()
 		if got != last {
 			last, lastChange = got, now

@@ -313,27 +313,7 @@ func (b *bench) wait(ctx context.Context, done <-chan struct{}) error {
 // drain waits until received() reaches expected, drainBy passes or no
 // delivery came for DrainQuiet.
 func (b *bench) drain(ctx context.Context, expected int64, received func() int64) error {
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	var last int64 = -1
-	lastChange := b.since()
-	for {
-		got := received()
-		now := b.since()
-		if got != last {
-			last, lastChange = got, now
-		}
-		if got >= expected || now >= b.drainBy || now-lastChange >= int64(b.cfg.DrainQuiet) {
-			return nil
-		}
-		select {
-		case <-tick.C:
-		case err := <-b.lost:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return mqttload.Drain(ctx, expected, received, b.since, b.drainBy, int64(b.cfg.DrainQuiet), b.lost)
 }
 
 // watch reports a lost MQTT connection.
