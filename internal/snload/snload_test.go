@@ -119,7 +119,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestOpenIdle(t *testing.T) {
-	gw, _ := startGateway(t)
+	b, _ := brokertest.NewServer(t, broker.Config{SysInterval: -1}, broker.Options{})
+	g, gw := gatewaytest.NewServer(t, gateway.Config{PacketsPerSecond: new(0)}, b)
 	set, err := OpenIdle(context.Background(), gw, 50, IdleOptions{})
 	defer set.Close()
 	if err != nil {
@@ -127,6 +128,19 @@ func TestOpenIdle(t *testing.T) {
 	}
 	if set.Len() != 50 {
 		t.Fatalf("%d clients connected, want 50", set.Len())
+	}
+	if n := g.Stats().ClientsConnected; n != 50 {
+		t.Fatalf("the gateway has %d clients, want 50", n)
+	}
+	// Close disconnects them: the gateway need not wait for their
+	// keep-alive (18 h) to end their sessions.
+	set.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Stats().ClientsConnected != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients still connected after Close", g.Stats().ClientsConnected)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
