@@ -63,8 +63,9 @@ func (c *conn) read() ([]byte, error) {
 	return c.rbuf[:n], nil
 }
 
-// closeConn sends DISCONNECT (so that the gateway ends the session at
-// once rather than at the end of its keep-alive) and closes the socket.
+// close closes the socket, after sending DISCONNECT if disconnect, so that
+// the gateway ends the session at once rather than at the end of its
+// keep-alive.
 func (c *conn) close(disconnect bool) {
 	if disconnect {
 		_ = c.uc.SetWriteDeadline(time.Now().Add(time.Second))
