@@ -21,47 +21,23 @@ import (
 // says READY=1 once it serves, feeds the watchdog while healthy, and says
 // STOPPING=1 when it stops.
 func TestRunNotifiesSystemd(t *testing.T) {
-	conn := listenNotify(t, 200*time.Millisecond) // fed every 100ms
-
-	msgs := make(chan string, 100)
-	go func() {
-		buf := make([]byte, 1024)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(msgs)
-				return
-			}
-			msgs <- string(buf[:n])
-		}
-	}()
-	expect := func(want string) {
-		t.Helper()
-		deadline := time.After(10 * time.Second)
-		for {
-			select {
-			case m := <-msgs:
-				if strings.Contains(m, want) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("systemd was not told %q", want)
-			}
-		}
-	}
+	sd := listenNotify(t, 200*time.Millisecond) // fed every 100ms
 	_, stop := startRun(t, "run", "-c", anyPortConfig(t, "data_dir: "+t.TempDir()+"\n"))
-	expect("READY=1")
-	expect("WATCHDOG=1")
-	expect("WATCHDOG=1")
+	sd.expect(t, "READY=1")
+	sd.expect(t, "WATCHDOG=1")
+	sd.expect(t, "WATCHDOG=1")
 	if code := stop(); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	expect("STOPPING=1")
+	sd.expect(t, "STOPPING=1")
 }
+
+// notifySocket is the socket systemd is notified on.
+type notifySocket struct{ conn *net.UnixConn }
 
 // listenNotify plays systemd for the test: a notify socket in
 // $NOTIFY_SOCKET, and a watchdog of interval in $WATCHDOG_USEC.
-func listenNotify(t *testing.T, interval time.Duration) *net.UnixConn {
+func listenNotify(t *testing.T, interval time.Duration) notifySocket {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sn") // a socket path must be short
 	if err != nil {
@@ -76,7 +52,33 @@ func listenNotify(t *testing.T, interval time.Duration) *net.UnixConn {
 	t.Cleanup(func() { conn.Close() })
 	t.Setenv("NOTIFY_SOCKET", path)
 	t.Setenv("WATCHDOG_USEC", strconv.FormatInt(interval.Microseconds(), 10))
-	return conn
+	return notifySocket{conn}
+}
+
+// read returns the next notification, or false after wait.
+func (s notifySocket) read(wait time.Duration) (string, bool) {
+	_ = s.conn.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 1024)
+	n, err := s.conn.Read(buf)
+	if err != nil {
+		return "", false
+	}
+	return string(buf[:n]), true
+}
+
+// expect reads notifications until one contains want, for up to 10s.
+func (s notifySocket) expect(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, ok := s.read(time.Until(deadline))
+		if !ok {
+			t.Fatalf("systemd was not told %q", want)
+		}
+		if strings.Contains(m, want) {
+			return
+		}
+	}
 }
 
 // TestWatchdogWithheldWhileUnhealthy: watchdog feeds systemd while the
@@ -84,7 +86,7 @@ func listenNotify(t *testing.T, interval time.Duration) *net.UnixConn {
 // systemd restarts a wedged sngate.
 func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
 	const interval = 100 * time.Millisecond // fed every 50ms
-	conn := listenNotify(t, interval)
+	sd := listenNotify(t, interval)
 	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
 	h, err := newHealth(srv)
 	if err != nil {
@@ -99,19 +101,9 @@ func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
 		watchdog(ctx, h, slog.New(slog.NewTextHandler(&logs, nil)))
 	}()
 	defer func() { cancel(); <-done }()
-	// read returns the next notification, or false after wait.
-	read := func(wait time.Duration) (string, bool) {
-		_ = conn.SetReadDeadline(time.Now().Add(wait))
-		buf := make([]byte, 256)
-		n, err := conn.Read(buf)
-		if err != nil {
-			return "", false
-		}
-		return string(buf[:n]), true
-	}
 
 	for range 2 {
-		if m, ok := read(10 * time.Second); !ok || m != "WATCHDOG=1" {
+		if m, ok := sd.read(10 * time.Second); !ok || m != "WATCHDOG=1" {
 			t.Fatalf("healthy: systemd was told %q (%v), want WATCHDOG=1", m, ok)
 		}
 	}
@@ -119,11 +111,11 @@ func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
 	waitFor(t, &logs, "not feeding the systemd watchdog")
 	// What was sent before the failed check is queued already: drain it.
 	for {
-		if _, ok := read(10 * time.Millisecond); !ok {
+		if _, ok := sd.read(10 * time.Millisecond); !ok {
 			break
 		}
 	}
-	if m, ok := read(10 * interval); ok {
+	if m, ok := sd.read(10 * interval); ok {
 		t.Fatalf("unhealthy: systemd was told %q, want nothing", m)
 	}
 	if out := logs.String(); !strings.Contains(out, "udp: socket closed") {
