@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/bridge/queue"
+	"github.com/sngate/sngate/bridge/upstream"
 	"github.com/sngate/sngate/internal/topic"
 )
 
@@ -163,12 +164,6 @@ func (e *FieldError) Field() string { return e.Key }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// schemes maps the accepted URL schemes to whether they use TLS.
-var schemes = map[string]bool{
-	"mqtt": false, "tcp": false, "ws": false,
-	"mqtts": true, "ssl": true, "tls": true, "wss": true,
-}
-
 // Validate reports every setting that cannot work.
 func (c *Config) Validate() error {
 	var errs []error
@@ -197,7 +192,7 @@ func (c ConnectionConfig) validate() []*FieldError {
 	useTLS := false
 	if u, err := url.Parse(c.URL); err != nil || u.Host == "" {
 		bad("url", "%q is not a URL such as mqtts://broker.example.com:8883", c.URL)
-	} else if t, ok := schemes[strings.ToLower(u.Scheme)]; !ok {
+	} else if t, ok := upstream.SchemeTLS(u.Scheme); !ok {
 		bad("url", "scheme %q is not one of mqtt, mqtts, ws, wss", u.Scheme)
 	} else {
 		useTLS = t

@@ -34,6 +34,14 @@ func TestConfigValidate(t *testing.T) {
 		{"bad scheme", func(c *ConnectionConfig) { c.URL = "http://x:80" }, "connections.0.url"},
 		{"bad protocol", func(c *ConnectionConfig) { c.Protocol = "mqtt4" }, "connections.0.protocol"},
 		{"tls on plain url", func(c *ConnectionConfig) { c.TLS.CAFile = caFile }, "connections.0.tls"},
+		{"tls alias scheme", func(c *ConnectionConfig) {
+			c.URL = "SSL://iot.example.com:8883"
+			c.TLS.CAFile = caFile
+		}, ""},
+		{"tls on websocket", func(c *ConnectionConfig) {
+			c.URL = "ws://iot.example.com/mqtt"
+			c.TLS.CAFile = caFile
+		}, "connections.0.tls"},
 		{"missing ca", func(c *ConnectionConfig) {
 			c.URL = "mqtts://x:8883"
 			c.TLS.CAFile = "/nonexistent/ca.pem"

@@ -178,7 +178,7 @@ func (c *connection) newUpstream() (upstream.Client, error) {
 	if ucfg.Protocol != upstream.MQTT5 {
 		ucfg.SessionExpiry = 0
 	}
-	if schemes[strings.ToLower(u.Scheme)] {
+	if useTLS, _ := upstream.SchemeTLS(u.Scheme); useTLS {
 		if ucfg.TLS, err = cfg.TLS.tlsConfig(u); err != nil {
 			return nil, err
 		}

@@ -22,18 +22,27 @@ type endpoint struct {
 	url    *url.URL
 }
 
+// schemes maps each accepted URL scheme (lower case) to its canonical one.
+var schemes = map[string]string{
+	"mqtt": "mqtt", "tcp": "mqtt", "ws": "ws",
+	"mqtts": "mqtts", "ssl": "mqtts", "tls": "mqtts", "wss": "wss",
+}
+
+// defaultPorts are the canonical schemes' ports.
+var defaultPorts = map[string]string{"mqtt": "1883", "mqtts": "8883", "ws": "80", "wss": "443"}
+
+// SchemeTLS reports whether a URL scheme (any case) is one Config.URL
+// accepts, and whether it runs over TLS.
+func SchemeTLS(scheme string) (useTLS, ok bool) {
+	s, ok := schemes[strings.ToLower(scheme)]
+	return s == "mqtts" || s == "wss", ok
+}
+
 // parseEndpoint normalizes u's scheme, adds the default port and rejects
 // what cannot be dialled.
 func parseEndpoint(u *url.URL) (endpoint, error) {
-	scheme := strings.ToLower(u.Scheme)
-	switch scheme {
-	case "tcp":
-		scheme = "mqtt"
-	case "ssl", "tls":
-		scheme = "mqtts"
-	}
-	defaultPort := map[string]string{"mqtt": "1883", "mqtts": "8883", "ws": "80", "wss": "443"}[scheme]
-	if defaultPort == "" {
+	scheme, ok := schemes[strings.ToLower(u.Scheme)]
+	if !ok {
 		return endpoint{}, fmt.Errorf("URL %q: scheme %q: want mqtt, mqtts, ws or wss (or tcp, ssl, tls)", u.Redacted(), u.Scheme)
 	}
 	if u.Hostname() == "" {
@@ -44,7 +53,7 @@ func parseEndpoint(u *url.URL) (endpoint, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = defaultPort
+		port = defaultPorts[scheme]
 	}
 	n := *u
 	n.Scheme = scheme
@@ -55,7 +64,7 @@ func parseEndpoint(u *url.URL) (endpoint, error) {
 	return endpoint{scheme: scheme, host: n.Host, url: &n}, nil
 }
 
-func (e endpoint) tls() bool { return e.scheme == "mqtts" || e.scheme == "wss" }
+func (e endpoint) tls() bool { useTLS, _ := SchemeTLS(e.scheme); return useTLS }
 
 func (e endpoint) String() string { return e.url.String() }
 
