@@ -322,10 +322,11 @@ func TestXBeeResetsARadioThatStopsAnswering(t *testing.T) {
 	}
 	var pulses atomic.Int32
 	released := false
+	const interval = 200 * time.Millisecond
 	x, err := NewXBee(t.Context(), "zb", port, XBeeConfig{APIMode: 2}, XBeeOptions{
 		Reset:         func(context.Context) error { pulses.Add(1); return nil },
 		Release:       func() error { released = true; return nil },
-		WatchInterval: 200 * time.Millisecond,
+		WatchInterval: interval,
 	}, testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -333,12 +334,17 @@ func TestXBeeResetsARadioThatStopsAnswering(t *testing.T) {
 	if pulses.Load() != 1 {
 		t.Fatalf("%d reset pulses at start, want 1", pulses.Load())
 	}
-	// Answered traffic: no reset.
-	for range 10 {
+	// Answered traffic for three watch intervals, long enough for the two
+	// ticks with frames sent that would reset a radio not answering them:
+	// no reset.
+	for end := time.Now().Add(3 * interval); time.Now().Before(end); {
 		if err := x.Broadcast([]byte{0x02, 0x17}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if st := x.Stats(); st.Delivered == 0 {
+		t.Fatalf("the radio confirmed none of the broadcasts: %+v", st)
 	}
 	if pulses.Load() != 1 {
 		t.Fatalf("reset while the radio answered: %d pulses", pulses.Load())
