@@ -117,17 +117,26 @@ func TestBridgeSteadyFlow(t *testing.T) {
 	})
 }
 
+// startOutage starts an upstream (persistent, with a collector of gw1/#)
+// and a bridge relaying sensors/# to gw1/sensors/# at QoS 1, then stops
+// the upstream once the bridge is connected: an outage has begun.
+func startOutage(t *testing.T, protocol string) (*mosquittotest.Broker, *mosquittotest.Collector, *local) {
+	t.Helper()
+	up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
+	got := up.Collect(t, "gw1/#", 1, "checker")
+	l := startLocal(t, t.TempDir(), ConnectionConfig{
+		Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
+		Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
+	})
+	l.cutUpstream(t, "cloud", up)
+	return up, got, l
+}
+
 // TestBridgeOutage: with the upstream stopped, 10,000 QoS 1 messages are
 // acknowledged locally; once it is back, all arrive, in order.
 func TestBridgeOutage(t *testing.T) {
 	forEachProtocol(t, func(t *testing.T, protocol string) {
-		up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
-		got := up.Collect(t, "gw1/#", 1, "checker")
-		l := startLocal(t, t.TempDir(), ConnectionConfig{
-			Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
-			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
-		})
-		l.cutUpstream(t, "cloud", up)
+		up, got, l := startOutage(t, protocol)
 
 		const n = 10000
 		publishNumbered(t, l.addr, "sensors/t", 1, 1, n)
@@ -159,13 +168,7 @@ func sumDigits(first, last int) int64 {
 // starves the other and the order holds across both.
 func TestBridgeDrainWhileLive(t *testing.T) {
 	forEachProtocol(t, func(t *testing.T, protocol string) {
-		up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
-		got := up.Collect(t, "gw1/#", 1, "checker")
-		l := startLocal(t, t.TempDir(), ConnectionConfig{
-			Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
-			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
-		})
-		l.cutUpstream(t, "cloud", up)
+		up, got, l := startOutage(t, protocol)
 		const backlog, live = 20000, 5000
 		publishNumbered(t, l.addr, "sensors/t", 1, 1, backlog)
 
@@ -229,14 +232,7 @@ func TestBridgeStatusTopics(t *testing.T) {
 // reordered (duplicates at most the window).
 func TestBridgeUpstreamLostMidDrain(t *testing.T) {
 	forEachProtocol(t, func(t *testing.T, protocol string) {
-		up := mosquittotest.Start(t, mosquittotest.Config{Persistence: true})
-		got := up.Collect(t, "gw1/#", 1, "checker")
-		conn := ConnectionConfig{
-			Name: "cloud", URL: up.URL(), Protocol: protocol, ReconnectMax: 2e9,
-			Rules: []Rule{{Direction: DirOut, Topic: "sensors/#", QoS: 1, RemotePrefix: "gw1/"}},
-		}
-		l := startLocal(t, t.TempDir(), conn)
-		l.cutUpstream(t, "cloud", up)
+		up, got, l := startOutage(t, protocol)
 		const n = 20000
 		publishNumbered(t, l.addr, "sensors/t", 1, 1, n)
 
