@@ -87,12 +87,7 @@ func (s notifySocket) expect(t *testing.T, want string) {
 func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
 	const interval = 100 * time.Millisecond // fed every 50ms
 	sd := listenNotify(t, interval)
-	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	h, err := newHealth(srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.close()
+	h := testHealth(t)
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
@@ -123,15 +118,23 @@ func TestWatchdogWithheldWhileUnhealthy(t *testing.T) {
 	}
 }
 
-// TestHealth: the probe passes through a working broker and fails once a
-// serve loop has ended, which stops the watchdog feeding.
-func TestHealth(t *testing.T) {
+// testHealth returns a health check on a broker of its own, closed when
+// the test ends.
+func testHealth(t *testing.T) *health {
+	t.Helper()
 	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
 	h, err := newHealth(srv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.close()
+	t.Cleanup(h.close)
+	return h
+}
+
+// TestHealth: the probe passes through a working broker and fails once a
+// serve loop has ended, which stops the watchdog feeding.
+func TestHealth(t *testing.T) {
+	h := testHealth(t)
 	for range 3 {
 		if err := h.check(t.Context()); err != nil {
 			t.Fatal(err)
@@ -147,12 +150,7 @@ func TestHealth(t *testing.T) {
 // time; each check must get its own answer, not time out because the other
 // took it.
 func TestHealthConcurrentChecks(t *testing.T) {
-	srv, _ := brokertest.NewServer(t, broker.Config{}, broker.Options{})
-	h, err := newHealth(srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.close()
+	h := testHealth(t)
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
