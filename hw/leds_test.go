@@ -84,6 +84,18 @@ func TestDriveLEDs(t *testing.T) {
 	waitFor("uplink LED blinking", func() bool { return up.highs() >= ons+2 })
 	state.Store(int32(gpio.UplinkOff))
 	waitFor("uplink LED off after blinking", func() bool { return up.Read() == pgpio.Low })
+	// Off means staying off: a blinking LED is low half the time too.
+	// Likewise the activity LED, while the counter stands still.
+	stillDark := func(what string, p *recordingPin) {
+		t.Helper()
+		before := p.highs()
+		time.Sleep(20 * 5 * time.Millisecond) // 20 polls and blinks
+		if p.highs() != before || p.Read() != pgpio.Low {
+			t.Fatalf("%s lit %d more times, now %v; want it dark", what, p.highs()-before, p.Read())
+		}
+	}
+	stillDark("uplink LED after blinking", up)
+	stillDark("activity LED without traffic", act)
 	before := act.highs()
 	traffic.Add(1)
 	waitFor("activity flash", func() bool { return act.highs() > before })
