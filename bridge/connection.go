@@ -126,18 +126,9 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 		c.close()
 		return nil, fmt.Errorf("attach to the broker: %w", err)
 	}
-	if len(rules.out) > 0 {
-		subs := make([]broker.Subscription, len(rules.out))
-		for i, r := range rules.out {
-			// QoS 2: the message arrives at its published QoS, so a QoS
-			// 1/2 publisher waits for the disk queue; the rule's QoS
-			// applies upstream.
-			subs[i] = broker.Subscription{Filter: r.local, QoS: 2}
-		}
-		if _, err := c.local.Subscribe(ctx, subs...); err != nil {
-			c.close()
-			return nil, fmt.Errorf("subscribe locally: %w", err)
-		}
+	if err := c.subscribeLocally(ctx, filtersOf(rules.out, localFilter)); err != nil {
+		c.close()
+		return nil, err
 	}
 	c.wg.Add(1)
 	go func() {
@@ -145,6 +136,24 @@ func newConnection(ctx context.Context, cfg ConnectionConfig, srv *broker.Server
 		c.publishInbound(ctx)
 	}()
 	return c, nil
+}
+
+// subscribeLocally subscribes the bridge's broker client to the out rules'
+// local filters, at QoS 2: a message then arrives at its published QoS, so
+// a QoS 1/2 publisher waits for the disk queue; the rule's QoS applies
+// upstream.
+func (c *connection) subscribeLocally(ctx context.Context, filters []string) error {
+	if len(filters) == 0 {
+		return nil
+	}
+	subs := make([]broker.Subscription, len(filters))
+	for i, f := range filters {
+		subs[i] = broker.Subscription{Filter: f, QoS: 2}
+	}
+	if _, err := c.local.Subscribe(ctx, subs...); err != nil {
+		return fmt.Errorf("subscribe locally: %w", err)
+	}
+	return nil
 }
 
 // newUpstream makes the upstream client from the configuration.

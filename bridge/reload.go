@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sngate/sngate/bridge/upstream"
-	"github.com/sngate/sngate/broker"
 )
 
 // reloadTimeout bounds the subscription changes of one reload.
@@ -95,14 +94,8 @@ func (c *connection) setRules(ctx context.Context, rs []Rule) error {
 	defer cancel()
 
 	added, removed := diffFilters(filtersOf(old.out, localFilter), filtersOf(next.out, localFilter))
-	if len(added) > 0 {
-		subs := make([]broker.Subscription, len(added))
-		for i, f := range added {
-			subs[i] = broker.Subscription{Filter: f, QoS: 2} // see newConnection
-		}
-		if _, err := c.local.Subscribe(ctx, subs...); err != nil {
-			return fmt.Errorf("subscribe locally: %w", err)
-		}
+	if err := c.subscribeLocally(ctx, added); err != nil {
+		return err
 	}
 	c.rules.Store(next)
 	if len(removed) > 0 {
@@ -139,18 +132,6 @@ func (c *connection) changeUpstream(op string, filters []string, err error) {
 		c.log.Warn("upstream subscription change failed: it applies at the next connection", "op", op, "filters", filters, "err", err)
 	}
 }
-
-// filtersOf returns the local or remote filter of each rule.
-func filtersOf(rs []rule, filter func(rule) string) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = filter(r)
-	}
-	return out
-}
-
-func localFilter(r rule) string  { return r.local }
-func remoteFilter(r rule) string { return r.remote }
 
 // diffFilters returns the filters of next not in old and of old not in
 // next, each once, in order.

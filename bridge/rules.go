@@ -49,3 +49,15 @@ func matchIn(rules []rule, remote string) (*rule, string, bool) {
 	}
 	return nil, "", false
 }
+
+// filtersOf returns the local or remote filter of each rule.
+func filtersOf(rs []rule, filter func(rule) string) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = filter(r)
+	}
+	return out
+}
+
+func localFilter(r rule) string  { return r.local }
+func remoteFilter(r rule) string { return r.remote }
