@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/sngate/sngate/hw/gpio"
 	"github.com/sngate/sngate/hw/serial"
+	"github.com/sngate/sngate/internal/configerr"
 )
 
 // PortConfig is one serial port of the gateway: where it is, how the line
@@ -42,15 +42,7 @@ const DefaultAPIMode = 2
 
 // FieldError is a configuration error about one key, so that the loader
 // can point at its line.
-type FieldError struct {
-	Key string
-	Msg string
-}
-
-func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
-
-// Field returns the dotted key path.
-func (e *FieldError) Field() string { return e.Key }
+type FieldError = configerr.FieldError
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -86,36 +78,8 @@ func ValidatePorts(ports []PortConfig) error {
 		if p.GPIO.ResetPin != "" && p.Framing != FramingXBee {
 			bad("gpio.reset_pin", "only an xbee port has a radio to reset")
 		}
-		errs = append(errs, prefixed(fmt.Sprintf("%d.gpio", i), p.GPIO.Validate())...)
-		errs = append(errs, prefixed(strconv.Itoa(i), p.Config.Validate())...)
+		errs = append(errs, configerr.Under(fmt.Sprintf("%d.gpio", i), p.GPIO.Validate())...)
+		errs = append(errs, configerr.Under(strconv.Itoa(i), p.Config.Validate())...)
 	}
 	return errors.Join(errs...)
-}
-
-// prefixed keys every error of err below prefix.
-func prefixed(prefix string, err error) []error {
-	var out []error
-	var fe interface{ Field() string }
-	for _, e := range flatten(err) {
-		key := ""
-		if errors.As(e, &fe) {
-			key = fe.Field()
-		}
-		out = append(out, &FieldError{Key: prefix + "." + key, Msg: strings.TrimPrefix(e.Error(), key+": ")})
-	}
-	return out
-}
-
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

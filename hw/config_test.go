@@ -7,6 +7,7 @@ import (
 
 	"github.com/sngate/sngate/hw/gpio"
 	"github.com/sngate/sngate/hw/serial"
+	"github.com/sngate/sngate/internal/configerr"
 )
 
 // TestValidatePortsKeys: every problem is keyed from the list, the serial
@@ -18,7 +19,7 @@ func TestValidatePortsKeys(t *testing.T) {
 			XBee: XBeeConfig{APIMode: 3, APIOptions: 2}, GPIO: gpio.Config{ResetPin: "GPIO17", ResetPulse: -1}},
 	})
 	var keys []string
-	for _, e := range flatten(err) {
+	for _, e := range configerr.Flatten(err) {
 		var fe *FieldError
 		if !errors.As(e, &fe) {
 			t.Fatalf("%v (%T) is not a *FieldError", e, e)

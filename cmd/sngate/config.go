@@ -21,6 +21,7 @@ import (
 	"github.com/sngate/sngate/gateway"
 	"github.com/sngate/sngate/hw"
 	"github.com/sngate/sngate/hw/gpio"
+	"github.com/sngate/sngate/internal/configerr"
 	"github.com/sngate/sngate/internal/observe"
 )
 
@@ -90,15 +91,7 @@ func Defaults() Config {
 // Sections in other packages need not use this type: any error with a
 // Field() string method is treated the same way, so the loader can point at
 // the key's line in the user's file.
-type FieldError struct {
-	Key string
-	Msg string
-}
-
-func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
-
-// Field returns the dotted key path the error is about.
-func (e *FieldError) Field() string { return e.Key }
+type FieldError = configerr.FieldError
 
 // fielder is what the loader looks for in validation errors.
 type fielder interface {
@@ -125,13 +118,13 @@ func (l LogConfig) Validate() error {
 // section itself.
 func (c *Config) Validate() error {
 	var errs []error
-	errs = append(errs, inSection("log", c.Log.Validate())...)
-	errs = append(errs, inSection("broker", c.Broker.Validate())...)
-	errs = append(errs, inSection("gateway", c.Gateway.Validate())...)
-	errs = append(errs, inSection("bridge", c.Bridge.Validate())...)
-	errs = append(errs, inSection("serial", hw.ValidatePorts(c.Serial))...)
-	errs = append(errs, inSection("gpio", c.GPIO.Validate())...)
-	errs = append(errs, inSection("metrics", c.Metrics.Validate())...)
+	errs = append(errs, configerr.Under("log", c.Log.Validate())...)
+	errs = append(errs, configerr.Under("broker", c.Broker.Validate())...)
+	errs = append(errs, configerr.Under("gateway", c.Gateway.Validate())...)
+	errs = append(errs, configerr.Under("bridge", c.Bridge.Validate())...)
+	errs = append(errs, configerr.Under("serial", hw.ValidatePorts(c.Serial))...)
+	errs = append(errs, configerr.Under("gpio", c.GPIO.Validate())...)
+	errs = append(errs, configerr.Under("metrics", c.Metrics.Validate())...)
 	if c.GPIO.ResetPin != "" {
 		errs = append(errs, &FieldError{Key: "gpio.reset_pin", Msg: "a reset line belongs to a radio: set it under its serial port's gpio"})
 	}
@@ -139,37 +132,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, &FieldError{Key: "data_dir", Msg: "must not be empty"})
 	}
 	return errors.Join(errs...)
-}
-
-// inSection flattens err and prefixes every key with section.
-func inSection(section string, err error) []error {
-	var out []error
-	for _, e := range flatten(err) {
-		key, msg := section, e.Error()
-		if f, ok := e.(fielder); ok {
-			if f.Field() != "" {
-				key = section + "." + f.Field()
-			}
-			msg = strings.TrimPrefix(msg, f.Field()+": ")
-		}
-		out = append(out, &FieldError{Key: key, Msg: msg})
-	}
-	return out
-}
-
-// flatten undoes errors.Join (recursively).
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func oneOf(key, value string, allowed []string) error {
@@ -241,12 +203,12 @@ func loadConfig(path string, overrides ...override) (Config, error) {
 		if decodeErr != nil && doc == nil {
 			return cfg, decodeErr
 		}
-		errs = append(errs, flatten(decodeErr)...)
+		errs = append(errs, configerr.Flatten(decodeErr)...)
 	}
 	for _, o := range overrides {
 		o.set(&cfg)
 	}
-	for _, e := range flatten(cfg.Validate()) {
+	for _, e := range configerr.Flatten(cfg.Validate()) {
 		errs = append(errs, locate(e, path, doc, overrides))
 	}
 	// One problem a line, in the order of the file.
