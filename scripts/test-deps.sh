@@ -3,8 +3,18 @@
 # socat, qemu-user-static for the arm64 binary, chromium for the status
 # page, debootstrap for the .deb install test) if any is missing and we can:
 # as root with apt-get. Otherwise it only warns; the tests that need a
-# missing program skip themselves (outside CI).
+# missing program skip themselves (outside CI). With --strict (.ci/run) a
+# program it cannot install is an error, since CI fails those tests.
 set -euo pipefail
+
+strict=0
+[ "${1:-}" = --strict ] && strict=1
+
+# fail prints a warning, and exits 1 with --strict.
+fail() {
+	echo "test-deps: $1" >&2
+	exit "$strict"
+}
 
 # Debian package -> a program it provides.
 declare -A provides=(
@@ -32,8 +42,7 @@ if [ "$EUID" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	if apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null; then
 		exit 0
 	fi
-	echo "test-deps: warning: could not install ${missing[*]}; tests that need them will be skipped" >&2
-	exit 0
+	fail "warning: could not install ${missing[*]}; tests that need them will be skipped"
 fi
 
-echo "test-deps: warning: missing ${missing[*]} (install them with: sudo apt-get install ${missing[*]}); tests that need them will be skipped" >&2
+fail "warning: missing ${missing[*]} (install them with: sudo apt-get install ${missing[*]}); tests that need them will be skipped"
